@@ -1,0 +1,16 @@
+// The package version, read once from package.json next to the build output.
+import { readFileSync } from 'node:fs'
+
+function readVersion(): string {
+  for (const rel of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown }
+      if (pkg.name === 'kube-reflex' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // try the next candidate: the layout differs between dist/ and a bundle
+    }
+  }
+  return '0.0.0-unknown'
+}
+
+export const version: string = readVersion()
