@@ -1,0 +1,243 @@
+// CloudEvents 1.0 on HTTP, the lean way: the event path checks the raw request once and builds a plain
+// object. The SDK's `HTTP.toEvent` silently fills a missing `id` and `time`, so the contract in DESIGN.md
+// ("reject an event missing id") cannot be kept with it on the receive side.
+import { ReflexError } from './errors.js'
+
+/** A CloudEvent as a plain object: context attributes and extensions at the top level (JSON format). */
+export interface CloudEventV1 {
+  specversion: '1.0'
+  id: string
+  source: string
+  type: string
+  subject?: string
+  time?: string
+  datacontenttype?: string
+  dataschema?: string
+  data?: unknown
+  data_base64?: string
+  [extension: string]: unknown
+}
+
+export type ExtensionValue = string | number | boolean
+
+const CORE = new Set(['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'dataschema'])
+// CloudEvents 1.0 §3.1.1 (attribute naming): lowercase ASCII letters and digits only.
+const ATTRIBUTE_NAME = /^[a-z0-9]+$/
+// RFC 3339 date-time (CloudEvents 1.0 §2.3 Timestamp).
+const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/
+// CloudEvents 1.0 §2.3 String: control characters U+0000–U+001F and U+007F–U+009F are not allowed.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+export function isRfc3339(value: string): boolean {
+  return RFC3339.test(value) && !Number.isNaN(Date.parse(value))
+}
+
+/** One problem with an incoming event; every problem found is reported, not just the first. */
+export interface EventProblem {
+  readonly attribute: string
+  readonly problem: string
+}
+
+function checkString(name: string, value: unknown, problems: EventProblem[], required: boolean): void {
+  if (value === undefined || value === null) {
+    if (required) problems.push({ attribute: name, problem: 'is required' })
+    return
+  }
+  if (typeof value !== 'string') {
+    problems.push({ attribute: name, problem: 'must be a string' })
+    return
+  }
+  if (value.length === 0) {
+    problems.push({ attribute: name, problem: 'must not be empty' })
+    return
+  }
+  if (CONTROL.test(value)) problems.push({ attribute: name, problem: 'contains control characters' })
+}
+
+/**
+ * Validates context attributes and extensions of a CloudEvent given as a plain object
+ * (CloudEvents 1.0 §3 and §2.3). Returns every problem found.
+ */
+export function validateAttributes(event: Record<string, unknown>): EventProblem[] {
+  const problems: EventProblem[] = []
+  if (event.specversion === undefined) problems.push({ attribute: 'specversion', problem: 'is required' })
+  else if (event.specversion !== '1.0') problems.push({ attribute: 'specversion', problem: "must be '1.0'" })
+  checkString('id', event.id, problems, true)
+  checkString('source', event.source, problems, true)
+  checkString('type', event.type, problems, true)
+  checkString('subject', event.subject, problems, false)
+  checkString('datacontenttype', event.datacontenttype, problems, false)
+  checkString('dataschema', event.dataschema, problems, false)
+  if (event.time !== undefined) {
+    if (typeof event.time !== 'string' || !isRfc3339(event.time)) {
+      problems.push({ attribute: 'time', problem: 'must be an RFC 3339 timestamp' })
+    }
+  }
+  if (event.data !== undefined && event.data_base64 !== undefined) {
+    problems.push({ attribute: 'data', problem: 'data and data_base64 must not both be present' })
+  }
+  if (event.data_base64 !== undefined && typeof event.data_base64 !== 'string') {
+    problems.push({ attribute: 'data_base64', problem: 'must be a base64 string' })
+  }
+  for (const name of Object.keys(event)) {
+    if (CORE.has(name) || name === 'data' || name === 'data_base64') continue
+    if (!ATTRIBUTE_NAME.test(name)) {
+      problems.push({ attribute: name, problem: 'extension names must be lowercase letters and digits' })
+      continue
+    }
+    const value = event[name]
+    if (typeof value === 'string') {
+      if (CONTROL.test(value)) problems.push({ attribute: name, problem: 'contains control characters' })
+    } else if (typeof value === 'number') {
+      // §2.3 Integer: 32-bit signed.
+      if (!Number.isInteger(value) || value > 2147483647 || value < -2147483648) {
+        problems.push({ attribute: name, problem: 'must be a 32-bit integer' })
+      }
+    } else if (typeof value !== 'boolean') {
+      problems.push({ attribute: name, problem: 'must be a string, integer or boolean' })
+    }
+  }
+  return problems
+}
+
+export function invalidEvent(problems: EventProblem[]): ReflexError {
+  const detail = problems.map((p) => `${p.attribute} ${p.problem}`).join('; ')
+  return new ReflexError('EVENT_INVALID', `invalid CloudEvent: ${detail}`, { problems })
+}
+
+/** True for application/json and any `+json` media type (CloudEvents HTTP binding §3.1). */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType === '') return true // JSON is what we expect by default
+  const base = (contentType.split(';')[0] ?? '').trim().toLowerCase()
+  return base === 'application/json' || base.endsWith('+json') || base === 'text/json'
+}
+
+function isTextMediaType(contentType: string): boolean {
+  const base = (contentType.split(';')[0] ?? '').trim().toLowerCase()
+  return base.startsWith('text/') || base.endsWith('+xml') || base === 'application/xml'
+}
+
+// HTTP binding §3.1.3.2: header values are percent-encoded where they are not printable ASCII,
+// and for space, double quote and percent.
+export function encodeHeaderValue(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x21-\x7e]|["%]/.test(value)) return value
+  let out = ''
+  for (const ch of value) {
+    const code = ch.codePointAt(0) ?? 0
+    if (code >= 0x21 && code <= 0x7e && ch !== '"' && ch !== '%') out += ch
+    else out += encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  }
+  return out
+}
+
+export function decodeHeaderValue(value: string): string {
+  if (!value.includes('%')) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: a ce- header has a bad percent-encoding')
+  }
+}
+
+export type HeaderMap = Record<string, string | string[] | undefined>
+
+function single(headers: HeaderMap, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function decodeData(body: Buffer, contentType: string | undefined): unknown {
+  if (body.length === 0) return undefined
+  if (isJsonMediaType(contentType)) {
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown
+    } catch {
+      throw new ReflexError('EVENT_DATA_INVALID', 'event data is not valid JSON')
+    }
+  }
+  if (contentType !== undefined && isTextMediaType(contentType)) return body.toString('utf8')
+  return body // binary payload, kept as bytes
+}
+
+/**
+ * Reads a CloudEvent from an HTTP request (binary or structured content mode, HTTP binding §3.1/§3.2),
+ * validates it on the raw attributes and returns a plain event. Throws ReflexError(EVENT_INVALID) with
+ * every problem found.
+ */
+export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
+  const contentType = single(headers, 'content-type')
+  const mediaType = (contentType?.split(';')[0] ?? '').trim().toLowerCase()
+  let event: Record<string, unknown>
+  if (mediaType === 'application/cloudevents-batch+json') {
+    throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: batched content mode is not supported')
+  }
+  if (mediaType.startsWith('application/cloudevents')) {
+    if (mediaType !== 'application/cloudevents+json') {
+      throw new ReflexError('EVENT_INVALID', `invalid CloudEvent: unsupported event format ${mediaType}`)
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(body.toString('utf8'))
+    } catch {
+      throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: structured body is not valid JSON')
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: structured body must be a JSON object')
+    }
+    // Own-property copy so that keys like __proto__ stay data, never prototypes.
+    event = Object.create(null) as Record<string, unknown>
+    for (const [k, v] of Object.entries(parsed)) event[k] = v
+    const problems = validateAttributes(event)
+    if (problems.length > 0) throw invalidEvent(problems)
+    if (typeof event.data_base64 === 'string') {
+      event.data = Buffer.from(event.data_base64, 'base64')
+      delete event.data_base64
+    }
+  } else {
+    event = Object.create(null) as Record<string, unknown>
+    let sawCe = false
+    for (const [rawName, rawValue] of Object.entries(headers)) {
+      if (!rawName.startsWith('ce-')) continue
+      sawCe = true
+      const name = rawName.slice(3)
+      const value = Array.isArray(rawValue) ? rawValue.join(',') : rawValue
+      if (value === undefined) continue
+      event[name] = decodeHeaderValue(value)
+    }
+    if (!sawCe) throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: no ce- headers and not structured mode')
+    if (contentType !== undefined) event.datacontenttype = contentType
+    const problems = validateAttributes(event)
+    if (problems.length > 0) throw invalidEvent(problems)
+    const data = decodeData(body, contentType)
+    if (data !== undefined) event.data = data
+  }
+  return event as CloudEventV1
+}
+
+/** Serializes an event for a binary-mode HTTP message (what Knative expects in a reply). */
+export function toBinary(event: CloudEventV1): { headers: Record<string, string>; body: Buffer } {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(event)) {
+    if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue
+    headers[`ce-${name}`] = encodeHeaderValue(String(value))
+  }
+  let body: Buffer
+  const data = event.data
+  if (data === undefined) body = Buffer.alloc(0)
+  else if (Buffer.isBuffer(data)) body = data
+  else if (typeof data === 'string' && event.datacontenttype !== undefined && !isJsonMediaType(event.datacontenttype)) body = Buffer.from(data, 'utf8')
+  else body = Buffer.from(JSON.stringify(data), 'utf8')
+  if (data !== undefined) headers['content-type'] = event.datacontenttype ?? 'application/json'
+  return { headers, body }
+}
+
+/** Serializes an event in the JSON event format (structured mode, NDJSON files). */
+export function toStructured(event: CloudEventV1): string {
+  if (Buffer.isBuffer(event.data)) {
+    const { data, ...rest } = event
+    return JSON.stringify({ ...rest, data_base64: data.toString('base64') })
+  }
+  return JSON.stringify(event)
+}

@@ -1,0 +1,83 @@
+// Kubernetes API access for the functions. `@kubernetes/client-node` costs ~190 ms and ~100 MB to load,
+// so it is imported on first use, never at start-up (classify only needs it for Reference mode and sweeps).
+import { ReflexError } from './errors.js'
+
+export interface KubeObject {
+  apiVersion?: string
+  kind?: string
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; [k: string]: unknown }
+  [k: string]: unknown
+}
+
+export interface KubeClientOptions {
+  /** Path to a kubeconfig; in-cluster config when absent and running in a Pod, else the default kubeconfig. */
+  readonly kubeconfig?: string | undefined
+}
+
+/** The small surface kube-reflex uses; tests and auto-recover build on the same client. */
+export interface KubeAccess {
+  read(apiVersion: string, kind: string, namespace: string | null, name: string): Promise<KubeObject | null>
+  list(apiVersion: string, kind: string, namespace: string | null, options?: { labelSelector?: string; fieldSelector?: string }): Promise<KubeObject[]>
+}
+
+export type KubeModule = typeof import('@kubernetes/client-node')
+
+let modulePromise: Promise<KubeModule> | undefined
+export function loadKubeModule(): Promise<KubeModule> {
+  modulePromise ??= import('@kubernetes/client-node')
+  return modulePromise
+}
+
+export async function loadKubeConfig(options: KubeClientOptions): Promise<InstanceType<KubeModule['KubeConfig']>> {
+  const k8s = await loadKubeModule()
+  const kc = new k8s.KubeConfig()
+  if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig)
+  else kc.loadFromDefault()
+  return kc
+}
+
+/** HTTP status of an error thrown by client-node (ApiException carries `code`). */
+export function kubeStatus(err: unknown): number | undefined {
+  if (err !== null && typeof err === 'object') {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'number') return code
+    const statusCode = (err as { statusCode?: unknown }).statusCode
+    if (typeof statusCode === 'number') return statusCode
+  }
+  return undefined
+}
+
+/** Maps an API failure onto the Knative status table: unreachable/5xx/429 → retry; the rest → error. */
+export function kubeError(err: unknown, what: string): ReflexError {
+  const status = kubeStatus(err)
+  if (status === undefined || status >= 500 || status === 429) {
+    return new ReflexError('DOWNSTREAM_UNAVAILABLE', `Kubernetes API unavailable while ${what}`, { cause: err, retryAfterSeconds: 2 })
+  }
+  if (status === 401 || status === 403) return new ReflexError('KUBE_FORBIDDEN', `Kubernetes API refused ${what} (${status})`, { cause: err, status: 500 })
+  return new ReflexError('KUBE_REQUEST_FAILED', `Kubernetes API answered ${status} while ${what}`, { cause: err, status: 500 })
+}
+
+export async function createKubeAccess(options: KubeClientOptions = {}): Promise<KubeAccess> {
+  const k8s = await loadKubeModule()
+  const kc = await loadKubeConfig(options)
+  const api = k8s.KubernetesObjectApi.makeApiClient(kc)
+  return {
+    async read(apiVersion, kind, namespace, name) {
+      try {
+        const spec = { apiVersion, kind, metadata: namespace === null ? { name } : { name, namespace } }
+        return (await api.read(spec)) as KubeObject
+      } catch (err) {
+        if (kubeStatus(err) === 404) return null
+        throw kubeError(err, `reading ${kind} ${namespace ?? ''}/${name}`)
+      }
+    },
+    async list(apiVersion, kind, namespace, options = {}) {
+      try {
+        const res = await api.list(apiVersion, kind, namespace ?? undefined, undefined, undefined, undefined, options.fieldSelector, options.labelSelector)
+        return res.items as KubeObject[]
+      } catch (err) {
+        throw kubeError(err, `listing ${kind}`)
+      }
+    },
+  }
+}
