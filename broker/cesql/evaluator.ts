@@ -181,8 +181,11 @@ function compileIn(operandNode: ExpressionNode, setNodes: readonly ExpressionNod
       // §3.4.5 / §3.7: the left operand's type is the target type for the set elements.
       const target = typeOf(x)
       for (const element of set) {
+        // Compare with the count before this element: a cast error on an earlier element is
+        // the operator's own error, not a failed operand.
+        const mark = sink.errors.length
         const value = element(event, sink)
-        if (sink.errors.length !== before) return false
+        if (sink.errors.length !== mark) return false
         if (implicitCast(value, target, sink) === x) return !negated
       }
       return negated
@@ -289,13 +292,13 @@ function compileCall(name: string, argNodes: readonly ExpressionNode[]): Compile
   return {
     type: definition.returnType,
     run: (event, sink) => {
-      const before = sink.errors.length
       for (let i = 0; i < args.length; i++) {
         const arg = args[i]
         const type = types[i]
         if (arg === undefined || type === undefined) return zero
+        const mark = sink.errors.length
         const value = arg(event, sink)
-        if (sink.errors.length !== before) return zero
+        if (sink.errors.length !== mark) return zero
         values[i] = type === 'Any' ? value : implicitCast(value, type, sink)
       }
       return definition.run(values, sink)

@@ -166,6 +166,12 @@ void t.test('errors: operand errors give the zero value, short-circuits skip the
   t.strictSame(run('1 IN (1, missing)'), { value: true, kinds: [] }, 'IN stops at the first match')
   t.strictSame(run('2 IN (1, missing)'), { value: false, kinds: ['missingAttribute'] })
   t.strictSame(run('NOT (NOT 10)'), { value: false, kinds: ['cast'] })
+  t.strictSame(run("1 IN ('a', 1)"), { value: true, kinds: ['cast'] }, 'a failed cast of one element does not stop IN')
+  t.strictSame(run("0 IN ('a')"), { value: true, kinds: ['cast'] }, 'the cast result (0) is compared, with the error')
+  // §3.7 String -> Boolean of 'abc' is `false` plus an error; the comparison then runs on it.
+  t.strictSame(run("'abc' = FALSE"), { value: true, kinds: ['cast'] })
+  t.equal(compile("'abc' = FALSE").matches(event), false, 'a filter never passes with an error')
+  t.strictSame(run("'abc' + 1"), { value: 1, kinds: ['cast'] }, 'operators continue on the zero value of a failed cast')
   t.strictSame(run("CONCAT('a', missing)"), { value: '', kinds: ['missingAttribute'] })
   t.end()
 })
