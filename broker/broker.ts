@@ -1,0 +1,412 @@
+// The local broker: Knative's Broker data plane on one machine. Ingress (validate, knativearrivaltime,
+// knativebrokerttl), a durable queue, fan-out to every Trigger whose filter passes, delivery over HTTP in
+// binary mode with `Prefer: reply`, retries per the delivery spec, dead-lettering with the knativeerror*
+// extensions, and replies that re-enter the ingress (knative/eventing pkg/broker/ingress and filter).
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
+import { invalidEvent, parseHttpEvent, validateAttributes, type CloudEventV1 } from '../shared/cloudevent.js'
+import { ReflexError } from '../shared/errors.js'
+import { EventLog, type PendingEvent } from './event-log.js'
+import { compileTriggerFilter } from './filters.js'
+import { effectiveDelivery, isRetryable, retryPolicy, type Destination, type RetryPolicy } from './delivery.js'
+import { httpSender, NetworkError, type HttpAnswer, type Sender } from './http-sender.js'
+import type { BrokerManifest, TriggerManifest } from './manifests.js'
+import { brokerMetrics, type BrokerMetrics } from './metrics.js'
+
+/** knative/eventing pkg/broker: the TTL a Broker gives an event that has none (config-br-defaults). */
+export const DEFAULT_TTL = 255
+/** attributes.KnativeErrorDataExtensionMaxLength: knativeerrordata holds at most this many base64 characters. */
+export const ERROR_DATA_MAX_LENGTH = 1024
+
+export interface Clock {
+  now(): number
+  sleep(ms: number): Promise<void>
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+}
+
+export type DeliveryOutcome = 'ack' | 'reply' | 'dead-lettered' | 'failed'
+
+export interface DeliveryReport {
+  readonly trigger: string
+  readonly event: CloudEventV1
+  readonly outcome: DeliveryOutcome
+  /** Last HTTP status from the subscriber (0 for a network error). */
+  readonly status: number
+  readonly attempts: number
+  readonly reply?: CloudEventV1
+}
+
+export interface BrokerObserver {
+  accepted?(event: CloudEventV1, origin: 'source' | 'reply'): void
+  delivered?(report: DeliveryReport): void
+  dropped?(event: CloudEventV1, reason: string): void
+}
+
+export interface BrokerOptions {
+  readonly broker: BrokerManifest
+  readonly triggers: readonly TriggerManifest[]
+  /** Address of a Destination (ref resolved to a local URL, relative uri joined); undefined = not running here. */
+  readonly resolve: (destination: Destination) => string | undefined
+  readonly dataDir: string
+  readonly log: Logger
+  readonly concurrency?: number
+  /** Back-pressure: accept() waits while this many events are queued (default 10,000). */
+  readonly maxQueued?: number
+  readonly clock?: Clock
+  readonly sender?: Sender
+  readonly registry?: Registry
+  readonly observer?: BrokerObserver
+  /** fdatasync the queue (default true). */
+  readonly fsync?: boolean
+}
+
+/** A delivery given up because the broker is stopping: it is not marked done, so the next run makes it again. */
+class Abandoned extends Error {
+  override readonly name = 'Abandoned'
+}
+
+interface Subscription {
+  readonly name: string
+  readonly url: string
+  readonly matches: (event: CloudEventV1) => boolean
+  readonly retry: RetryPolicy
+  readonly deadLetterUrl: string | undefined
+}
+
+interface Job {
+  readonly seq: number
+  readonly event: CloudEventV1
+  readonly sub: Subscription
+}
+
+interface Live {
+  readonly event: CloudEventV1
+  remaining: number
+}
+
+function header(answer: HttpAnswer, name: string): string | undefined {
+  const v = answer.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+/** Is this answer a CloudEvent (binary: ce-specversion; structured: application/cloudevents*)? */
+function carriesEvent(answer: HttpAnswer): boolean {
+  if (header(answer, 'ce-specversion') !== undefined) return true
+  return (header(answer, 'content-type') ?? '').toLowerCase().startsWith('application/cloudevents')
+}
+
+function ttlOf(event: CloudEventV1): number | undefined {
+  const v = event.knativebrokerttl
+  if (v === undefined) return undefined
+  const n = typeof v === 'number' ? v : Number(v)
+  return Number.isInteger(n) ? n : undefined
+}
+
+export class LocalBroker {
+  private readonly subs: Subscription[]
+  private readonly queue: Job[] = []
+  private queueHead = 0
+  private readonly live = new Map<number, Live>()
+  private inFlight = 0
+  private readonly idleWaiters: (() => void)[] = []
+  private readonly spaceWaiters: (() => void)[] = []
+  private closing = false
+  readonly metrics: BrokerMetrics
+  readonly registry: Registry
+  private readonly clock: Clock
+  private readonly sender: Sender
+  private readonly concurrency: number
+  private readonly maxQueued: number
+
+  private constructor(
+    private readonly options: BrokerOptions,
+    private readonly log: EventLog,
+    readonly cursors: ReadonlyMap<string, number>,
+  ) {
+    this.clock = options.clock ?? systemClock
+    this.concurrency = options.concurrency ?? 64
+    this.maxQueued = options.maxQueued ?? 10_000
+    this.sender = options.sender ?? httpSender(this.concurrency)
+    this.registry = options.registry ?? new Registry()
+    this.metrics = brokerMetrics(this.registry, () => this.log.depth, () => this.inFlight)
+    this.subs = []
+    for (const t of options.triggers) {
+      if (t.broker !== options.broker.name) continue
+      const url = options.resolve(t.subscriber)
+      if (url === undefined) {
+        options.log.warn({ trigger: t.name }, 'trigger subscriber is not running here: trigger skipped')
+        continue
+      }
+      const delivery = effectiveDelivery(options.broker.delivery, t.delivery)
+      const dls = delivery?.deadLetterSink === undefined ? undefined : options.resolve(delivery.deadLetterSink)
+      if (delivery?.deadLetterSink !== undefined && dls === undefined) options.log.warn({ trigger: t.name }, 'dead-letter sink is not running here: failed events will be dropped')
+      this.subs.push({ name: t.name, url, matches: compileTriggerFilter(t.spec), retry: retryPolicy(delivery, () => this.clock.now()), deadLetterUrl: dls })
+    }
+  }
+
+  /** Opens the durable queue in `dataDir`, resumes what a previous run left, and starts delivering. */
+  static async start(options: BrokerOptions): Promise<LocalBroker> {
+    const recovered = await EventLog.open(options.dataDir, { ...(options.fsync === undefined ? {} : { fsync: options.fsync }) })
+    if (recovered.corrupt > 0) options.log.warn({ records: recovered.corrupt }, 'broker queue had unreadable records; they were skipped')
+    const broker = new LocalBroker(options, recovered.log, recovered.cursors)
+    if (recovered.pending.length > 0) options.log.info({ events: recovered.pending.length }, 'resuming deliveries left by the previous run')
+    for (const p of recovered.pending) broker.schedule(p)
+    broker.pump()
+    return broker
+  }
+
+  /** Trigger names that have a running subscriber. */
+  get subscriptions(): readonly string[] {
+    return this.subs.map((s) => s.name)
+  }
+
+  get depth(): number {
+    return this.log.depth
+  }
+
+  /** Back-pressure: resolves when the queue has room. Sources await it before each `accept`. */
+  async ready(): Promise<void> {
+    while (this.log.depth >= this.maxQueued && !this.closing) {
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve))
+    }
+  }
+
+  /**
+   * Broker ingress for a source: validates the event, stamps knativearrivaltime and the TTL, and
+   * resolves once the event is durably queued (only then may the source acknowledge upstream).
+   * Everything up to the durable write happens synchronously, so events are queued in call order.
+   * Throws ReflexError 400 for an invalid event or an exhausted TTL, like the ingress answering 400.
+   */
+  async accept(event: CloudEventV1, cursor?: { source: string; position: number }): Promise<void> {
+    if (this.closing) throw new ReflexError('SHUTTING_DOWN', 'broker is shutting down')
+    const problems = validateAttributes(event)
+    if (problems.length > 0) {
+      this.metrics.dropped.inc({ reason: 'invalid' })
+      throw invalidEvent(problems)
+    }
+    const stamped = this.ingress(event)
+    if (stamped === undefined) {
+      this.metrics.dropped.inc({ reason: 'ttl' })
+      this.options.observer?.dropped?.(event, 'ttl')
+      throw new ReflexError('EVENT_INVALID', 'event dropped: knativebrokerttl exhausted')
+    }
+    const { seq, durable } = this.log.append(stamped, cursor)
+    this.metrics.accepted.inc({ origin: 'source' })
+    this.options.observer?.accepted?.(stamped, 'source')
+    this.schedule({ seq, event: stamped, delivered: new Set() })
+    this.pump()
+    await durable
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.log.depth === 0 && this.inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /**
+   * Stops taking events and closes the queue. Deliveries still running after `graceMs` are abandoned
+   * unfinished: the queue still holds them, so the next start delivers them again (at-least-once).
+   */
+  async close(graceMs = 5000): Promise<void> {
+    this.closing = true
+    for (const w of this.spaceWaiters.splice(0)) w()
+    this.queue.length = 0
+    this.queueHead = 0
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs)
+        }),
+      ])
+      clearTimeout(timer)
+    }
+    await this.log.close()
+    this.sender.close()
+  }
+
+  /** TTL and arrival time as the Broker ingress sets them; undefined when the TTL is exhausted. */
+  private ingress(event: CloudEventV1): CloudEventV1 | undefined {
+    const previous = ttlOf(event)
+    // TTLDefaulter: an event without TTL gets the default; one that has it (a reply) loses one hop.
+    const ttl = previous === undefined ? DEFAULT_TTL : previous - 1
+    if (ttl <= 0) return undefined
+    return { ...event, knativebrokerttl: ttl, knativearrivaltime: new Date(this.clock.now()).toISOString() }
+  }
+
+  private schedule(p: PendingEvent): void {
+    const subs = this.subs.filter((s) => !p.delivered.has(s.name) && this.safeMatch(s, p.event))
+    if (subs.length === 0) {
+      this.log.delivered(p.seq, '', true)
+      this.wakeSpace()
+      return
+    }
+    this.live.set(p.seq, { event: p.event, remaining: subs.length })
+    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub })
+  }
+
+  private safeMatch(sub: Subscription, event: CloudEventV1): boolean {
+    try {
+      return sub.matches(event)
+    } catch (err) {
+      this.options.log.warn({ err, trigger: sub.name }, 'trigger filter failed on an event: not delivered')
+      return false
+    }
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.concurrency && this.queueHead < this.queue.length && !this.closing) {
+      const job = this.queue[this.queueHead++]
+      if (job === undefined) break
+      this.inFlight++
+      this.deliver(job).then(
+        () => this.finish(job),
+        (err: unknown) => {
+          if (!(err instanceof Abandoned)) this.options.log.error({ err, trigger: job.sub.name }, 'delivery crashed')
+          this.finish(job)
+        },
+      )
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead)
+      this.queueHead = 0
+    }
+    this.checkIdle()
+  }
+
+  private finish(job: Job): void {
+    this.inFlight--
+    const live = this.live.get(job.seq)
+    if (live !== undefined && !this.closing) {
+      live.remaining--
+      if (live.remaining === 0) this.live.delete(job.seq)
+      this.log.delivered(job.seq, job.sub.name, live.remaining === 0)
+      if (live.remaining === 0) this.wakeSpace()
+    }
+    this.pump()
+  }
+
+  private wakeSpace(): void {
+    if (this.log.depth < this.maxQueued) for (const w of this.spaceWaiters.splice(0)) w()
+    this.checkIdle()
+  }
+
+  private checkIdle(): void {
+    if ((this.log.depth === 0 || this.closing) && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** filter_handler + the channel dispatcher: send, retry, then reply or dead-letter. */
+  private async deliver(job: Job): Promise<void> {
+    const { sub, event } = job
+    const ttl = ttlOf(event) ?? DEFAULT_TTL
+    // The filter removes the Broker's TTL before the subscriber sees the event (filter_handler.go).
+    const outgoing: CloudEventV1 = { ...event }
+    delete outgoing.knativebrokerttl
+    const result = await this.sendWithRetries(sub.name, sub.url, outgoing, sub.retry, { prefer: 'reply' }, true)
+    const report = (outcome: DeliveryOutcome, reply?: CloudEventV1): void => {
+      this.metrics.deliveries.inc({ trigger: sub.name, outcome })
+      const arrival = typeof event.knativearrivaltime === 'string' ? Date.parse(event.knativearrivaltime) : NaN
+      if (!Number.isNaN(arrival)) this.metrics.lag.observe({ trigger: sub.name }, Math.max(0, this.clock.now() - arrival) / 1000)
+      this.options.observer?.delivered?.({ trigger: sub.name, event, outcome, status: result.status, attempts: result.attempts, ...(reply === undefined ? {} : { reply }) })
+    }
+    if (this.closing) throw new Abandoned()
+    if (result.ok) {
+      if (result.reply === undefined) {
+        report('ack')
+        return
+      }
+      // The filter reattaches the same TTL to the reply; the ingress then takes one hop off it.
+      const back = this.ingress({ ...result.reply, knativebrokerttl: ttl })
+      if (back === undefined) {
+        this.metrics.dropped.inc({ reason: 'ttl' })
+        this.options.log.warn({ trigger: sub.name, type: result.reply.type, id: result.reply.id }, 'reply dropped: knativebrokerttl exhausted (event loop?)')
+        this.options.observer?.dropped?.(result.reply, 'ttl')
+      } else {
+        const { seq } = this.log.append(back)
+        this.metrics.accepted.inc({ origin: 'reply' })
+        this.options.observer?.accepted?.(back, 'reply')
+        this.schedule({ seq, event: back, delivered: new Set() })
+      }
+      report('reply', result.reply)
+      return
+    }
+    if (sub.deadLetterUrl === undefined) {
+      this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: result.status }, 'delivery failed and the trigger has no dead-letter sink: event dropped')
+      report('failed')
+      return
+    }
+    // dispatchExecutionInfoTransformers: where it failed, the last status, and the answer body (base64,
+    // cut to 1024 characters).
+    const dead: CloudEventV1 = {
+      ...event,
+      knativeerrordest: sub.url,
+      knativeerrorcode: result.status,
+      knativeerrordata: result.body.toString('base64').slice(0, ERROR_DATA_MAX_LENGTH),
+    }
+    if (dead.knativeerrordata === '') delete dead.knativeerrordata
+    const dl = await this.sendWithRetries(sub.name, sub.deadLetterUrl, dead, sub.retry, {}, false)
+    if (this.closing) throw new Abandoned()
+    if (dl.ok) {
+      this.options.log.warn({ trigger: sub.name, id: event.id, type: event.type, status: result.status }, 'delivery failed: event sent to the dead-letter sink')
+      report('dead-lettered')
+    } else {
+      this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: result.status, deadLetterStatus: dl.status }, 'delivery and dead-lettering both failed: event dropped')
+      report('failed')
+    }
+  }
+
+  private async sendWithRetries(
+    trigger: string,
+    url: string,
+    event: CloudEventV1,
+    policy: RetryPolicy,
+    headers: Record<string, string>,
+    expectReply: boolean,
+  ): Promise<{ ok: boolean; status: number; body: Buffer; attempts: number; reply?: CloudEventV1 }> {
+    let attempt = 0
+    for (;;) {
+      const started = performance.now()
+      let status: number
+      let body: Buffer
+      let retryAfter: string | undefined
+      let reply: CloudEventV1 | undefined
+      try {
+        const answer = await this.sender.send(url, event, headers, policy.timeoutMs)
+        status = answer.status
+        body = answer.body
+        retryAfter = header(answer, 'retry-after')
+        if (status >= 200 && status < 300 && expectReply) {
+          if (carriesEvent(answer)) {
+            try {
+              reply = parseHttpEvent(answer.headers, answer.body)
+            } catch {
+              status = 502 // malformed event in the answer: the filter answers 502 Bad Gateway
+            }
+          } else if (answer.body.length > 0) {
+            status = 502 // "a non-empty response not recognized as CloudEvent"
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof NetworkError)) throw err
+        status = 0
+        body = Buffer.from(`dispatch error: ${err.message}`)
+      }
+      this.metrics.attempts.inc({ trigger, status: String(status) })
+      this.metrics.attemptDuration.observe({ trigger }, (performance.now() - started) / 1000)
+      if (status >= 200 && status < 300) return { ok: true, status, body, attempts: attempt + 1, ...(reply === undefined ? {} : { reply }) }
+      if (this.closing) throw new Abandoned()
+      if (!isRetryable(status) || attempt >= policy.retries) {
+        // A network error reaches the dead-letter sink as 500, as executeRequest records it.
+        return { ok: false, status: status === 0 ? 500 : status, body, attempts: attempt + 1 }
+      }
+      await this.clock.sleep(policy.backoffMs(attempt, { status, retryAfter }))
+      attempt++
+    }
+  }
+}

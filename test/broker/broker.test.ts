@@ -1,0 +1,194 @@
+import t, { type Test } from 'tap'
+import { silentLogger } from '../../shared/logger.js'
+import { LocalBroker, type DeliveryReport } from '../../broker/broker.js'
+import { loadBroker, loadTriggers } from '../../broker/manifests.js'
+import { destinationResolver } from '../../broker/resolve.js'
+import { brokerYaml, event, recordingClock, startReceiver, triggerYaml, writeManifests, type TestReceiver } from './helpers.js'
+
+const typeFilter = (type: string): string => `  filter:\n    attributes:\n      type: ${type}`
+
+async function setup(
+  t: Test,
+  brokerDelivery: string,
+  triggers: (urls: { sub: string; dls: string }) => Record<string, string>,
+  answer: TestReceiver['answer'],
+): Promise<{ broker: LocalBroker; sub: TestReceiver; dls: TestReceiver; clock: ReturnType<typeof recordingClock>; reports: DeliveryReport[]; dir: string }> {
+  const sub = await startReceiver(answer)
+  const dls = await startReceiver()
+  t.teardown(() => sub.close())
+  t.teardown(() => dls.close())
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(brokerDelivery), triggers({ sub: sub.url, dls: dls.url }))
+  const clock = recordingClock()
+  const reports: DeliveryReport[] = []
+  const broker = await LocalBroker.start({
+    broker: await loadBroker(files.brokerFile),
+    triggers: await loadTriggers(files.triggersDir),
+    resolve: destinationResolver(new Map()),
+    dataDir: `${dir}/data`,
+    log: silentLogger,
+    clock,
+    observer: { delivered: (r) => reports.push(r) },
+  })
+  t.teardown(() => broker.close())
+  return { broker, sub, dls, clock, reports, dir }
+}
+
+void t.test('exponential backoff, then the dead-letter sink with the knativeerror* extensions', async (t) => {
+  const { broker, sub, dls, clock, reports } = await setup(
+    t,
+    '',
+    (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 3\n    backoffPolicy: exponential\n    backoffDelay: PT1S\n    deadLetterSink:\n      uri: ${u.dls}/dead`) }),
+    () => ({ status: 500, body: 'boom' }),
+  )
+  await broker.accept(event('e1', 'x.test'))
+  await broker.idle()
+  t.equal(sub.received.length, 4, 'one attempt plus 3 retries')
+  t.same(clock.sleeps, [1000, 2000, 4000], 'delay * 2^n, n from 0')
+  t.equal(dls.received.length, 1)
+  const dead = dls.received[0]
+  t.equal(dead?.event.id, 'e1')
+  t.equal(dead?.event.knativeerrordest, sub.url)
+  t.equal(dead?.event.knativeerrorcode, '500')
+  t.equal(dead?.event.knativeerrordata, Buffer.from('boom').toString('base64'))
+  t.equal(dead?.headers['ce-knativeerrorcode'], '500', 'binary mode to the sink')
+  t.equal(reports[0]?.outcome, 'dead-lettered')
+})
+
+void t.test('a subscriber that fails twice then accepts: retried with linear backoff, no dead letter', async (t) => {
+  const { broker, sub, dls, clock, reports } = await setup(
+    t,
+    `    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S`,
+    (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test')) }),
+    (_e, n) => (n < 2 ? { status: 503 } : { status: 202 }),
+  )
+  await broker.accept(event('e1', 'x.test'))
+  await broker.idle()
+  t.equal(sub.received.length, 3)
+  t.same(clock.sleeps, [0, 200], 'linear: delay * n, n from 0 (Broker delivery applies: the Trigger has none)')
+  t.equal(dls.received.length, 0)
+  t.equal(reports[0]?.outcome, 'ack')
+  t.equal(reports[0]?.attempts, 3)
+})
+
+void t.test('429 with Retry-After waits at least that long; 400 is final and dead-lettered at once', async (t) => {
+  const { broker, sub, dls, clock } = await setup(
+    t,
+    '',
+    (u) => ({
+      a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 4\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n    deadLetterSink:\n      uri: ${u.dls}`),
+    }),
+    (e, n) => (e.id === 'slow' ? (n === 0 ? { status: 429, headers: { 'retry-after': '7' } } : { status: 202 }) : { status: 400, body: '{"code":"EVENT_INVALID"}' }),
+  )
+  await broker.accept(event('slow', 'x.test'))
+  await broker.idle()
+  t.same(clock.sleeps, [7000], 'Retry-After (7 s) beats the backoff (0.1 s)')
+  await broker.accept(event('bad', 'x.test'))
+  await broker.idle()
+  t.equal(sub.received.filter((r) => r.event.id === 'bad').length, 1, '400 is not retried')
+  t.equal(dls.received[0]?.event.knativeerrorcode, '400')
+  t.equal(Buffer.from(String(dls.received[0]?.event.knativeerrordata), 'base64').toString(), '{"code":"EVENT_INVALID"}')
+})
+
+void t.test('Knative retryable set: 404, 408, 409 and network errors retry; 401, 403, 413 do not', async (t) => {
+  const codes = [404, 408, 409, 401, 403, 413]
+  const { broker, sub } = await setup(
+    t,
+    '',
+    (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 1`) }),
+    (e) => ({ status: Number(e.id) }),
+  )
+  for (const c of codes) await broker.accept(event(String(c), 'x.test'))
+  await broker.idle()
+  for (const c of codes) {
+    const attempts = sub.received.filter((r) => r.event.id === String(c)).length
+    t.equal(attempts, c === 404 || c === 408 || c === 409 ? 2 : 1, `status ${c}`)
+  }
+})
+
+void t.test('network error and timeout: retried, dead-lettered as 500 with the dispatch error', async (t) => {
+  const { broker, dls, reports } = await setup(
+    t,
+    '',
+    (u) => ({
+      gone: triggerYaml('gone', 'http://127.0.0.1:1/', typeFilter('x.gone'), `    retry: 2\n    deadLetterSink:\n      uri: ${u.dls}`),
+      slow: triggerYaml('slow', u.sub, typeFilter('x.slow'), `    retry: 0\n    timeout: PT0.1S\n    deadLetterSink:\n      uri: ${u.dls}`),
+    }),
+    () => ({ status: 202, delayMs: 1000 }),
+  )
+  await broker.accept(event('n1', 'x.gone'))
+  await broker.accept(event('s1', 'x.slow'))
+  await broker.idle()
+  const gone = reports.find((r) => r.trigger === 'gone')
+  t.equal(gone?.attempts, 3)
+  const byId = new Map(dls.received.map((r) => [r.event.id, r.event]))
+  t.equal(byId.get('n1')?.knativeerrorcode, '500')
+  t.match(Buffer.from(String(byId.get('s1')?.knativeerrordata), 'base64').toString(), /^dispatch error: timeout/)
+})
+
+void t.test('binary mode, Prefer: reply, knativearrivaltime, no TTL to the subscriber; replies re-enter the broker', async (t) => {
+  const { broker, sub, reports } = await setup(
+    t,
+    '',
+    (u) => ({
+      first: triggerYaml('first', `${u.sub}/first`, typeFilter('x.in')),
+      second: triggerYaml('second', `${u.sub}/second`, typeFilter('x.out')),
+    }),
+    (e) =>
+      e.type === 'x.in'
+        ? { status: 200, headers: { 'ce-specversion': '1.0', 'ce-id': `r-${e.id}`, 'ce-source': '/fn', 'ce-type': 'x.out', 'content-type': 'application/json' }, body: '{"ok":true}' }
+        : { status: 202 },
+  )
+  await broker.accept(event('e1', 'x.in'))
+  await broker.idle()
+  t.equal(sub.received.length, 2)
+  const [first, second] = sub.received
+  t.equal(first?.headers.prefer, 'reply')
+  t.equal(first?.headers['ce-id'], 'e1', 'binary mode')
+  t.ok(first?.headers['ce-knativearrivaltime'], 'arrival time stamped by the ingress')
+  t.equal(first?.headers['ce-knativebrokerttl'], undefined, 'the filter strips the TTL')
+  t.equal(second?.event.id, 'r-e1', 'the reply was routed by the other trigger')
+  t.same(second?.event.data, { ok: true })
+  t.same(
+    reports.map((r) => [r.trigger, r.outcome]),
+    [
+      ['first', 'reply'],
+      ['second', 'ack'],
+    ],
+  )
+})
+
+void t.test('TTL: a reply loop ends when knativebrokerttl is used up; an event arriving without TTL gets 255', async (t) => {
+  const { broker, sub } = await setup(
+    t,
+    '',
+    (u) => ({ loop: triggerYaml('loop', u.sub, typeFilter('x.loop')) }),
+    (e) => ({ status: 200, headers: { 'ce-specversion': '1.0', 'ce-id': `${e.id}+`, 'ce-source': '/fn', 'ce-type': 'x.loop' } }),
+  )
+  await broker.accept(event('l', 'x.loop', { knativebrokerttl: 4 }))
+  await broker.idle()
+  // 4 → ingress 3 (deliver), reply 3 → 2 (deliver), 2 → 1 (deliver), 1 → 0 dropped.
+  t.same(
+    sub.received.map((r) => r.event.id),
+    ['l', 'l+', 'l++'],
+  )
+  await t.rejects(broker.accept(event('dead', 'x.loop', { knativebrokerttl: 1 })), { code: 'EVENT_INVALID' }, 'TTL 1 at the ingress becomes 0: refused')
+})
+
+void t.test('200 with a body that is not a CloudEvent is a failure (502) and is retried', async (t) => {
+  const { broker, sub, dls } = await setup(
+    t,
+    '',
+    (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 1\n    deadLetterSink:\n      uri: ${u.dls}`) }),
+    () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'hello' }),
+  )
+  await broker.accept(event('e', 'x.test'))
+  await broker.idle()
+  t.equal(sub.received.length, 2)
+  t.equal(dls.received[0]?.event.knativeerrorcode, '502')
+})
+
+void t.test('invalid events are refused at the ingress', async (t) => {
+  const { broker } = await setup(t, '', (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test')) }), () => ({ status: 202 }))
+  await t.rejects(broker.accept({ ...event('x'), id: '' }), { code: 'EVENT_INVALID' })
+})
