@@ -89,7 +89,7 @@ function delivery(v: unknown, where: string, problems: string[]): DeliverySpec |
   const spec: Record<string, unknown> = {}
   for (const k of ['retry', 'backoffPolicy', 'backoffDelay', 'timeout', 'retryAfterMax'] as const) if (v[k] !== undefined) spec[k] = v[k]
   if (dls !== undefined) spec.deadLetterSink = dls
-  return spec as DeliverySpec
+  return spec
 }
 
 function metadata(doc: Record<string, unknown>): { name: string; namespace: string } | undefined {
