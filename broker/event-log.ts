@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import type { CloudEventV1 } from '../shared/cloudevent.js'
+import { toStructured, type CloudEventV1 } from '../shared/cloudevent.js'
 
 export interface PendingEvent {
   readonly seq: number
@@ -94,7 +94,7 @@ export class EventLog {
         }
         const seq = typeof rec.s === 'number' ? rec.s : undefined
         if (rec.t === 'e' && seq !== undefined && typeof rec.ev === 'object' && rec.ev !== null) {
-          entries.set(seq, { line: JSON.stringify({ t: 'e', s: seq, ev: rec.ev }), delivered: new Set() })
+          entries.set(seq, { line: `{"t":"e","s":${seq},"ev":${JSON.stringify(rec.ev)}}`, delivered: new Set() })
           if (seq > maxSeq) maxSeq = seq
           if (typeof rec.src === 'string' && typeof rec.pos === 'number') cursors.set(rec.src, Math.max(cursors.get(rec.src) ?? -1, rec.pos))
         } else if (rec.t === 'd' && seq !== undefined && typeof rec.tr === 'string') {
@@ -117,6 +117,11 @@ export class EventLog {
     const pending: PendingEvent[] = []
     for (const [seq, entry] of log.entries) {
       const rec = JSON.parse(entry.line) as { ev: CloudEventV1 }
+      // Binary data is stored as data_base64 (JSON event format) and comes back as bytes.
+      if (typeof rec.ev.data_base64 === 'string') {
+        rec.ev.data = Buffer.from(rec.ev.data_base64, 'base64')
+        delete rec.ev.data_base64
+      }
       pending.push({ seq, event: rec.ev, delivered: entry.delivered })
     }
     return { log, pending, cursors: new Map(cursors), corrupt }
@@ -134,7 +139,7 @@ export class EventLog {
   append(event: CloudEventV1, cursor?: { source: string; position: number }): { seq: number; durable: Promise<void> } {
     if (this.closed) throw new Error('event log is closed')
     const seq = this.nextSeq++
-    const line = JSON.stringify({ t: 'e', s: seq, ev: event })
+    const line = `{"t":"e","s":${seq},"ev":${toStructured(event)}}`
     this.entries.set(seq, { line, delivered: new Set() })
     let record = line
     if (cursor !== undefined) {
