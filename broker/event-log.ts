@@ -52,7 +52,7 @@ export class EventLog {
   private buffer: string[] = []
   private waiters: (() => void)[] = []
   private failed: Error | undefined
-  private flushing: Promise<void> | undefined
+  private flushing = false
   private appended = 0
   private nextSeq: number
   private closed = false
@@ -164,7 +164,7 @@ export class EventLog {
 
   /** Waits until everything written so far is on disk. */
   async sync(): Promise<void> {
-    if (this.buffer.length === 0 && this.flushing === undefined) return
+    if (this.buffer.length === 0 && !this.flushing) return
     await this.write(undefined, true)
   }
 
@@ -183,38 +183,48 @@ export class EventLog {
           this.waiters.push(() => (this.failed === undefined ? resolve() : reject(this.failed)))
         })
       : Promise.resolve()
-    this.flushing ??= this.flushLoop().finally(() => {
-      this.flushing = undefined
-    })
+    if (!this.flushing) {
+      this.flushing = true
+      void this.flushLoop()
+    }
     return p
   }
 
+  /**
+   * Writes buffered records until none are left. `flushing` is cleared in the same synchronous step as
+   * the last emptiness check (the `finally` right after the loop), so a record written later always
+   * starts a new loop and none is stranded.
+   */
   private async flushLoop(): Promise<void> {
-    // Yield once so that records appended in the same tick share one write and one fdatasync.
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    while (this.buffer.length > 0 || this.waiters.length > 0) {
-      const records = this.buffer
-      const waiters = this.waiters
-      this.buffer = []
-      this.waiters = []
-      try {
-        if (this.appended >= this.options.compactBytes) {
-          await this.compact() // the snapshot holds every buffered record's effect
-        } else if (records.length > 0) {
-          const chunk = `${records.join('\n')}\n`
-          await this.fh.write(chunk)
-          this.appended += Buffer.byteLength(chunk)
-          if (this.options.fsync) await this.fh.datasync()
-        }
-      } catch (err) {
-        this.failed = err instanceof Error ? err : new Error(String(err))
-      }
-      for (const w of waiters) w()
-      if (this.failed !== undefined) {
-        for (const w of this.waiters) w()
+    try {
+      // Yield once so that records appended in the same tick share one write and one fdatasync.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      while (this.buffer.length > 0 || this.waiters.length > 0) {
+        const records = this.buffer
+        const waiters = this.waiters
+        this.buffer = []
         this.waiters = []
-        return
+        try {
+          if (this.appended >= this.options.compactBytes) {
+            await this.compact() // the snapshot holds every buffered record's effect
+          } else if (records.length > 0) {
+            const chunk = `${records.join('\n')}\n`
+            await this.fh.write(chunk)
+            this.appended += Buffer.byteLength(chunk)
+            if (this.options.fsync) await this.fh.datasync()
+          }
+        } catch (err) {
+          this.failed = err instanceof Error ? err : new Error(String(err))
+        }
+        for (const w of waiters) w()
+        if (this.failed !== undefined) {
+          for (const w of this.waiters) w()
+          this.waiters = []
+          return
+        }
       }
+    } finally {
+      this.flushing = false
     }
   }
 

@@ -27,6 +27,7 @@ export interface TestReceiver {
 export async function startReceiver(answer: TestReceiver['answer'] = () => ({ status: 202 })): Promise<TestReceiver> {
   const received: Received[] = []
   const state = { answer }
+  const timers = new Set<NodeJS.Timeout>()
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -48,7 +49,13 @@ export async function startReceiver(answer: TestReceiver['answer'] = () => ({ st
         res.end(a.body)
       }
       if (a.delayMs === undefined) send()
-      else setTimeout(send, a.delayMs)
+      else {
+        const timer = setTimeout(() => {
+          timers.delete(timer)
+          send()
+        }, a.delayMs)
+        timers.add(timer)
+      }
     })
   })
   server.listen(0, '127.0.0.1')
@@ -64,6 +71,7 @@ export async function startReceiver(answer: TestReceiver['answer'] = () => ({ st
       state.answer = fn
     },
     async close() {
+      for (const timer of timers) clearTimeout(timer)
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
