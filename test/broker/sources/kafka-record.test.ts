@@ -4,7 +4,7 @@ import { kafkaRecordToEvent, type KafkaRecordLike } from '../../../broker/source
 const id = { namespace: 'kube-reflex', name: 'kube-reflex-remote-clusters' }
 const base: KafkaRecordLike = { topic: 'kube-reflex-events', partition: 2, offset: '41', timestamp: '1764300000000', key: null, value: null, headers: {} }
 
-void t.test('a plain record becomes dev.knative.kafka.event', async (t) => {
+void t.test('a plain record becomes dev.knative.kafka.event', (t) => {
   const value = { kind: 'Event', apiVersion: 'v1', reason: 'OOMKilling', message: 'Memory cgroup out of memory: Killed process 4242 (java)' }
   const e = kafkaRecordToEvent({ ...base, key: Buffer.from('shop/checkout'), value: Buffer.from(JSON.stringify(value)), headers: { 'X-Cluster': Buffer.from('eu-1'), trace_id: 'abc' } }, id)
   t.same(e, {
@@ -26,7 +26,7 @@ void t.test('a plain record becomes dev.knative.kafka.event', async (t) => {
   t.equal(raw.key, undefined, 'no key, no key extension')
 })
 
-void t.test('binary-mode CloudEvent records pass through unchanged', async (t) => {
+void t.test('binary-mode CloudEvent records pass through unchanged', (t) => {
   const e = kafkaRecordToEvent(
     {
       ...base,
@@ -38,7 +38,7 @@ void t.test('binary-mode CloudEvent records pass through unchanged', async (t) =
   t.same(e, { specversion: '1.0', id: 'abc', source: '/remote/cluster-b', type: 'dev.knative.apiserver.resource.add', severity: 'x', datacontenttype: 'application/json', data: { x: 1 } })
 })
 
-void t.test('structured-mode CloudEvent records pass through; invalid ones are refused', async (t) => {
+void t.test('structured-mode CloudEvent records pass through; invalid ones are refused', (t) => {
   const ce = { specversion: '1.0', id: 's1', source: '/remote', type: 'dev.knative.kafka.event', data: { a: 1 } }
   t.same(kafkaRecordToEvent({ ...base, value: Buffer.from(JSON.stringify(ce)), headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' } }, id), ce)
   t.throws(() => kafkaRecordToEvent({ ...base, value: Buffer.from('{"specversion":"1.0"}'), headers: { 'content-type': 'application/cloudevents+json' } }, id), { code: 'EVENT_INVALID' })

@@ -16,7 +16,7 @@ const pod = {
 const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'checkout', namespace: 'shop' }, spec: { replicas: 3 } }
 const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-1' } }
 
-void t.test('plural guessing and self links as the ApiServerSource adapter builds them', async (t) => {
+void t.test('plural guessing and self links as the ApiServerSource adapter builds them', (t) => {
   t.equal(guessResource('Pod'), 'pods')
   t.equal(guessResource('Event'), 'events')
   t.equal(guessResource('Ingress'), 'ingresses')
@@ -27,7 +27,7 @@ void t.test('plural guessing and self links as the ApiServerSource adapter build
   t.equal(selfLink('v1', 'Node', '', 'node-1'), '/apis/v1/namespaces//nodes/node-1', 'cluster-scoped objects keep the empty namespace')
 })
 
-void t.test('a bare object is wrapped as resource.add, then resource.update, with a fresh UUID each time', async (t) => {
+void t.test('a bare object is wrapped as resource.add, then resource.update, with a fresh UUID each time', (t) => {
   const seen = new Set<string>()
   const a = replayLineToEvent(JSON.stringify(pod), seen, 'https://10.96.0.1:443')
   const b = replayLineToEvent(JSON.stringify(pod), seen, 'https://10.96.0.1:443')
@@ -54,7 +54,7 @@ void t.test('a bare object is wrapped as resource.add, then resource.update, wit
   t.match(n, { type: 'dev.knative.apiserver.resource.delete', namespace: '', id: 'fixed' })
 })
 
-void t.test('CloudEvent lines pass through; data_base64 becomes bytes; bad lines are reported', async (t) => {
+void t.test('CloudEvent lines pass through; data_base64 becomes bytes; bad lines are reported', (t) => {
   const seen = new Set<string>()
   const ce = replayLineToEvent('{"specversion":"1.0","id":"x1","source":"/s","type":"t","severity":"warning","data":{"a":1}}', seen, 'u')
   t.same('event' in ce ? ce.event : undefined, { specversion: '1.0', id: 'x1', source: '/s', type: 't', severity: 'warning', data: { a: 1 } })
@@ -72,15 +72,16 @@ function fakeIngress(cursors = new Map<string, number>()): Ingress & { events: C
     events,
     positions,
     cursors,
-    ready: async () => undefined,
-    accept: async (e, cursor) => {
+    ready: () => Promise.resolve(),
+    accept: (e, cursor) => {
       events.push(e)
       if (cursor !== undefined) positions.push(cursor.position)
+      return Promise.resolve()
     },
   }
 }
 
-void t.test('replay file: order, cursor per line, resume after a cursor, --rate pacing', async (t) => {
+void t.test('replay file: order, cursor per line, resume after a cursor, --rate pacing', (t) => {
   const dir = t.testdir({})
   const file = path.join(dir, 'scenario.ndjson')
   await writeFile(file, [JSON.stringify(pod), '', '# a comment', 'garbage', JSON.stringify(deployment), JSON.stringify(pod), '{"specversion":"1.0","id":"c","source":"/s","type":"t"}'].join('\n'))
@@ -92,9 +93,10 @@ void t.test('replay file: order, cursor per line, resume after a cursor, --rate 
     rate: 10,
     log: silentLogger,
     now: () => clock,
-    sleep: async (ms) => {
+    sleep: (ms) => {
       sleeps.push(ms)
       clock += ms
+      return Promise.resolve()
     },
   })
   await src.run(ingress, new AbortController().signal)

@@ -1,0 +1,86 @@
+// Against a real Kafka broker (KAFKA_BROKERS, from the services layer: scripts/test-services on branch
+// `services`). Until that layer is merged here this test is skipped when KAFKA_BROKERS is unset.
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { Kafka, logLevel } from 'kafkajs'
+import { silentLogger } from '../../../shared/logger.js'
+import type { CloudEventV1 } from '../../../shared/cloudevent.js'
+import { kafkaSource } from '../../../broker/sources/kafka.js'
+import type { Ingress } from '../../../broker/sources/source.js'
+
+const brokers = process.env.KAFKA_BROKERS?.split(',').filter((b) => b !== '')
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+void t.test('KafkaSource emulation against a real Kafka broker', { skip: brokers === undefined || brokers.length === 0 ? 'KAFKA_BROKERS not set: start Kafka with the services layer (npm run services -- start kafka)' : false }, async (t) => {
+  const list = brokers ?? []
+  const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  t.teardown(() => admin.disconnect())
+  const topic = `kube-reflex-test-${randomUUID()}`
+  const group = `g-${randomUUID()}`
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  const producer = kafka.producer()
+  await producer.connect()
+  t.teardown(() => producer.disconnect())
+  const k8sEvent = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'api.1', namespace: 'shop' }, reason: 'BackOff', message: 'Back-off restarting failed container api', type: 'Warning' }
+  await producer.send({
+    topic,
+    messages: [
+      { key: 'shop/api', value: JSON.stringify(k8sEvent), headers: { cluster: 'eu-1' } },
+      { value: '{"n":2}', headers: { ce_specversion: '1.0', ce_id: 'bin-1', ce_source: '/remote', ce_type: 'dev.knative.apiserver.resource.update', 'content-type': 'application/json' } },
+      { value: JSON.stringify({ specversion: '1.0', id: 'str-1', source: '/remote', type: 'dev.knative.kafka.event', data: { n: 3 } }), headers: { 'content-type': 'application/cloudevents+json' } },
+    ],
+  })
+
+  const events: CloudEventV1[] = []
+  let release: (() => void) | undefined
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const ingress: Ingress = {
+    cursors: new Map(),
+    ready: () => Promise.resolve(),
+    accept: async (e) => {
+      events.push(e)
+      await gate // the broker has not made it durable yet
+    },
+  }
+  const stop = new AbortController()
+  const src = kafkaSource({ brokers: list, topic, group, log: silentLogger })
+  const running = src.run(ingress, stop.signal)
+  const committed = async (): Promise<string | undefined> => {
+    const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+    return offsets[0]?.partitions[0]?.offset
+  }
+  await waitFor(() => events.length === 3)
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal(await committed(), '-1', 'nothing committed while the broker has not accepted')
+  release?.()
+  await waitFor(async () => (await committed()) === '3')
+  t.pass('offset 3 committed once all three were accepted')
+  stop.abort()
+  await running
+
+  t.match(events[0], {
+    type: 'dev.knative.kafka.event',
+    id: 'partition:0/offset:0',
+    subject: 'partition:0#0',
+    source: `/apis/v1/namespaces/kube-reflex/kafkasources/kube-reflex-remote-clusters#${topic}`,
+    key: 'shop/api',
+    partitionkey: 'shop/api',
+    kafkaheadercluster: 'eu-1',
+  })
+  t.same(events[0]?.data, k8sEvent)
+  t.match(events[1], { id: 'bin-1', source: '/remote', type: 'dev.knative.apiserver.resource.update', data: { n: 2 } })
+  t.same(events[2], { specversion: '1.0', id: 'str-1', source: '/remote', type: 'dev.knative.kafka.event', data: { n: 3 } })
+  t.same(src.stats, { accepted: 3, rejected: 0 })
+  await admin.deleteTopics({ topics: [topic] })
+})
