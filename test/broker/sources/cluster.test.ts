@@ -33,9 +33,10 @@ void t.test('watch paths and bounded backoff', (t) => {
   t.equal(watchPath({ apiVersion: 'v1', kind: 'Pod', resource: 'pods' }, undefined), '/api/v1/pods')
   t.equal(watchPath({ apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments' }, 'shop'), '/apis/apps/v1/namespaces/shop/deployments')
   t.same([1, 2, 3, 4, 8, 20].map((n) => backoffDelay(n, 500, 30_000)), [500, 1000, 2000, 4000, 30_000, 30_000])
+  t.end()
 })
 
-void t.test('an unreachable API server: retries with bounded exponential backoff (injected delay)', (t) => {
+void t.test('an unreachable API server: retries with bounded exponential backoff (injected delay)', async (t) => {
   const dir = t.testdir({})
   const file = path.join(dir, 'kubeconfig')
   await writeFile(

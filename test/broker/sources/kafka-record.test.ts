@@ -24,6 +24,7 @@ void t.test('a plain record becomes dev.knative.kafka.event', (t) => {
   const raw = kafkaRecordToEvent({ ...base, value: Buffer.from('not json at all') }, id)
   t.same(raw.data, Buffer.from('not json at all'))
   t.equal(raw.key, undefined, 'no key, no key extension')
+  t.end()
 })
 
 void t.test('binary-mode CloudEvent records pass through unchanged', (t) => {
@@ -36,10 +37,12 @@ void t.test('binary-mode CloudEvent records pass through unchanged', (t) => {
     id,
   )
   t.same(e, { specversion: '1.0', id: 'abc', source: '/remote/cluster-b', type: 'dev.knative.apiserver.resource.add', severity: 'x', datacontenttype: 'application/json', data: { x: 1 } })
+  t.end()
 })
 
 void t.test('structured-mode CloudEvent records pass through; invalid ones are refused', (t) => {
   const ce = { specversion: '1.0', id: 's1', source: '/remote', type: 'dev.knative.kafka.event', data: { a: 1 } }
   t.same(kafkaRecordToEvent({ ...base, value: Buffer.from(JSON.stringify(ce)), headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' } }, id), ce)
   t.throws(() => kafkaRecordToEvent({ ...base, value: Buffer.from('{"specversion":"1.0"}'), headers: { 'content-type': 'application/cloudevents+json' } }, id), { code: 'EVENT_INVALID' })
+  t.end()
 })

@@ -25,6 +25,7 @@ void t.test('plural guessing and self links as the ApiServerSource adapter build
   t.equal(selfLink('v1', 'Pod', 'shop', 'web'), '/apis/v1/namespaces/shop/pods/web', 'core group reads /apis/v1')
   t.equal(selfLink('apps/v1', 'Deployment', 'shop', 'web'), '/apis/apps/v1/namespaces/shop/deployments/web')
   t.equal(selfLink('v1', 'Node', '', 'node-1'), '/apis/v1/namespaces//nodes/node-1', 'cluster-scoped objects keep the empty namespace')
+  t.end()
 })
 
 void t.test('a bare object is wrapped as resource.add, then resource.update, with a fresh UUID each time', (t) => {
@@ -52,6 +53,7 @@ void t.test('a bare object is wrapped as resource.add, then resource.update, wit
   t.equal(d.event.apiversion, 'apps/v1')
   const n = apiServerResourceEvent('delete', node, 'https://api', 'fixed')
   t.match(n, { type: 'dev.knative.apiserver.resource.delete', namespace: '', id: 'fixed' })
+  t.end()
 })
 
 void t.test('CloudEvent lines pass through; data_base64 becomes bytes; bad lines are reported', (t) => {
@@ -63,6 +65,7 @@ void t.test('CloudEvent lines pass through; data_base64 becomes bytes; bad lines
   t.match(replayLineToEvent('{"specversion":"1.0","source":"/s","type":"t"}', seen, 'u'), { error: /id is required/ })
   t.match(replayLineToEvent('not json', seen, 'u'), { error: 'not valid JSON' })
   t.match(replayLineToEvent('[1,2]', seen, 'u'), { error: /neither/ })
+  t.end()
 })
 
 function fakeIngress(cursors = new Map<string, number>()): Ingress & { events: CloudEventV1[]; positions: number[] } {
@@ -81,7 +84,7 @@ function fakeIngress(cursors = new Map<string, number>()): Ingress & { events: C
   }
 }
 
-void t.test('replay file: order, cursor per line, resume after a cursor, --rate pacing', (t) => {
+void t.test('replay file: order, cursor per line, resume after a cursor, --rate pacing', async (t) => {
   const dir = t.testdir({})
   const file = path.join(dir, 'scenario.ndjson')
   await writeFile(file, [JSON.stringify(pod), '', '# a comment', 'garbage', JSON.stringify(deployment), JSON.stringify(pod), '{"specversion":"1.0","id":"c","source":"/s","type":"t"}'].join('\n'))
