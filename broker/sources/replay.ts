@@ -20,7 +20,7 @@ export interface ReplayOptions {
   /** Injectable pacing for tests. */
   readonly sleep?: (ms: number) => Promise<void>
   readonly now?: () => number
-  /** Outstanding accepts (group commit works across them); default 256. */
+  /** Outstanding accepts (group commit works across them); default 2048. */
   readonly window?: number
 }
 
@@ -60,7 +60,7 @@ export function replaySource(options: ReplayOptions): EventSource {
   const stats: SourceStats = { accepted: 0, rejected: 0 }
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const now = options.now ?? (() => performance.now())
-  const windowSize = options.window ?? 256
+  const windowSize = options.window ?? 2048
   return {
     name: `replay ${options.file}`,
     stats,
