@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { DevSource } from '../../cli/commands/dev.js'
 import type { EventSource } from './source.js'
 
-export async function createSource(spec: DevSource, log: Logger): Promise<EventSource> {
+export async function createSource(spec: DevSource, log: Logger, once = false): Promise<EventSource> {
   switch (spec.kind) {
     case 'replay': {
       const { replaySource } = await import('./replay.js')
@@ -15,7 +15,7 @@ export async function createSource(spec: DevSource, log: Logger): Promise<EventS
     }
     case 'kafka': {
       const { kafkaSource } = await import('./kafka.js')
-      return kafkaSource({ brokers: spec.brokers, topic: spec.topic, group: spec.group, log })
+      return kafkaSource({ brokers: spec.brokers, topic: spec.topic, group: spec.group, log, untilCaughtUp: once })
     }
   }
 }

@@ -16,6 +16,8 @@ export interface KafkaSourceOptions {
   readonly fromBeginning?: boolean
   /** Called once the consumer has joined its group. */
   readonly onReady?: () => void
+  /** Stop once every partition is consumed up to its end offset at start (`dev --once`). */
+  readonly untilCaughtUp?: boolean
 }
 
 export const DEFAULT_KAFKA_SOURCE: KafkaSourceIdentity = { namespace: 'kube-reflex', name: 'kube-reflex-remote-clusters' }
@@ -30,6 +32,24 @@ export function kafkaSource(options: KafkaSourceOptions): EventSource {
       const { Kafka, logLevel } = await import('kafkajs')
       const kafka = new Kafka({ clientId: 'kube-reflex-dev', brokers: [...options.brokers], logLevel: logLevel.NOTHING })
       const consumer = kafka.consumer({ groupId: options.group })
+      // End offsets at start: with untilCaughtUp, the source is drained once every partition's commit reaches them.
+      const remaining = new Map<number, bigint>()
+      if (options.untilCaughtUp === true) {
+        const admin = kafka.admin()
+        await admin.connect()
+        try {
+          for (const p of await admin.fetchTopicOffsets(options.topic)) {
+            if (BigInt(p.high) > BigInt(p.low)) remaining.set(p.partition, BigInt(p.high))
+          }
+        } finally {
+          await admin.disconnect()
+        }
+      }
+      let caughtUp: (() => void) | undefined
+      const drained = new Promise<void>((resolve) => {
+        caughtUp = resolve
+        if (options.untilCaughtUp === true && remaining.size === 0) resolve()
+      })
       await consumer.connect()
       try {
         await consumer.subscribe({ topic: options.topic, fromBeginning: options.fromBeginning ?? true })
@@ -75,12 +95,19 @@ export function kafkaSource(options: KafkaSourceOptions): EventSource {
             if (last !== undefined) {
               payload.resolveOffset(last)
               // … and only then the offset: the next offset to read is last + 1.
-              await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }])
+              const next = BigInt(last) + 1n
+              await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }])
+              const end = remaining.get(batch.partition)
+              if (end !== undefined && next >= end) {
+                remaining.delete(batch.partition)
+                if (remaining.size === 0) caughtUp?.()
+              }
             }
             await payload.heartbeat()
           },
         })
-        await Promise.race([new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }))), crashed])
+        const stopped = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))
+        await Promise.race(options.untilCaughtUp === true ? [stopped, crashed, drained] : [stopped, crashed])
       } finally {
         await consumer.disconnect()
       }

@@ -28,7 +28,8 @@ Sources:
       --group <group>        Kafka consumer group (default: kube-reflex-dev)
 
 Options:
-      --once                 stop when the input is drained (replay) and every event is delivered
+      --once                 stop when the input is drained (replay; Kafka: caught up with the
+                             topic's end at start) and every event is delivered
       --json                 print the summary as JSON on stdout at the end (logs on stderr)
       --data-dir <dir>       embedded database and broker queue (default: $KUBE_REFLEX_DATA_DIR or .kube-reflex)
   -p, --port <port>          port of the functions' host (default: $PORT or 8080, any free port if taken)
@@ -105,6 +106,7 @@ export function parseDevOptions(argv: string[], env: Readonly<Record<string, str
     if (!Number.isFinite(rate) || rate <= 0) throw new UsageError(`--rate must be a positive number (got '${values.rate}')`)
     if (values.kubeconfig !== undefined || values.kafka !== undefined) throw new UsageError('--rate applies to a replay only')
   }
+  if (values.once === true && values.kubeconfig !== undefined) throw new UsageError('--once needs an input that ends (--replay or --kafka); a live cluster runs until Ctrl-C')
   if (values.namespace !== undefined && values.kubeconfig === undefined) throw new UsageError('--namespace needs --kubeconfig')
   if ((values.topic !== undefined || values.group !== undefined) && values.kafka === undefined) throw new UsageError('--topic/--group need --kafka')
   let source: DevSource
@@ -238,7 +240,7 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const stop = new AbortController()
   const onStop = (): void => stop.abort()
   io.stopSignal.addEventListener('abort', onStop, { once: true })
-  const source = await createSource(opts.source, log.child({ component: 'source' }))
+  const source = await createSource(opts.source, log.child({ component: 'source' }), opts.once)
 
   let view: NodeJS.Timeout | undefined
   if (!opts.json) {
