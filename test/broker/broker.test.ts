@@ -192,3 +192,30 @@ void t.test('invalid events are refused at the ingress', async (t) => {
   const { broker } = await setup(t, '', (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test')) }), () => ({ status: 202 }))
   await t.rejects(broker.accept({ ...event('x'), id: '' }), { code: 'EVENT_INVALID' })
 })
+
+void t.test('a Trigger delivery without deadLetterSink does not inherit the Broker sink (Knative)', async (t) => {
+  const { broker, dls, reports } = await setup(
+    t,
+    `    retry: 5\n    deadLetterSink:\n      uri: http://127.0.0.1:9/unused`,
+    (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 0`) }),
+    () => ({ status: 500 }),
+  )
+  await broker.accept(event('e', 'x.test'))
+  await broker.idle()
+  t.equal(dls.received.length, 0)
+  t.equal(reports[0]?.outcome, 'failed')
+  t.equal(reports[0]?.attempts, 1, "the Trigger's retry: 0 wins over the Broker's 5")
+})
+
+void t.test('broker metrics: deliveries by trigger and outcome, queue depth, lag', async (t) => {
+  const { broker } = await setup(t, '', (u) => ({ a: triggerYaml('a', u.sub, typeFilter('x.test')) }), () => ({ status: 202 }))
+  await broker.accept(event('e1', 'x.test'))
+  await broker.accept(event('e2', 'x.test'))
+  await broker.idle()
+  const text = await broker.registry.metrics()
+  t.match(text, /broker_deliveries_total\{trigger="a",outcome="ack"\} 2/)
+  t.match(text, /broker_events_accepted_total\{origin="source"\} 2/)
+  t.match(text, /broker_queue_depth 0/)
+  t.match(text, /broker_delivery_lag_seconds_count\{trigger="a"\} 2/)
+  t.match(text, /broker_delivery_attempts_total\{trigger="a",status="202"\} 2/)
+})
