@@ -2,7 +2,7 @@
 // Unicode, attribute representation, filter semantics of matches(), and robustness.
 import fc from 'fast-check'
 import t from 'tap'
-import { compile, CesqlParseError, type CesqlErrorKind, type CesqlValue } from '../../../broker/cesql/index.js'
+import { compile, CesqlParseError, findMixedLogicOperators, type CesqlErrorKind, type CesqlValue } from '../../../broker/cesql/index.js'
 
 const event = { specversion: '1.0', id: 'e-1', source: 'kube://cluster/ns', type: 'dev.kubereflex.classified' }
 
@@ -78,6 +78,10 @@ void t.test('precedence (§3.6) and left-to-right evaluation of equal precedence
   t.strictSame(run("-5 LIKE '-5'").value, true)
   t.strictSame(run("type LIKE 'dev.%' AND source LIKE 'kube:%'").value, true)
   t.strictSame(run('1 < 2 = TRUE').value, true)
+  t.strictSame(findMixedLogicOperators('a OR b AND c XOR d'), [7, 13])
+  t.strictSame(findMixedLogicOperators('(a OR b) AND c'), [])
+  t.strictSame(findMixedLogicOperators('a OR (b AND c) OR d'), [])
+  t.strictSame(findMixedLogicOperators('a AND NOT b OR c'), [12])
   t.end()
 })
 
