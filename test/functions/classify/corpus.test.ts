@@ -120,7 +120,10 @@ for (const [name, input, expected] of CASES) {
       t.equal(reply, undefined, 'no reply (202)')
       return
     }
-    if (reply === undefined) return t.fail('expected a classified reply')
+    if (reply === undefined) {
+      t.fail('expected a classified reply')
+      return
+    }
     const data = reply.data as ClassifiedData
     t.equal(reply.type, 'dev.kubereflex.event.classified')
     t.equal(reply.source, '/kube-reflex/classify')
