@@ -68,7 +68,7 @@ function pod({ ns, name, rs, node, containers, t, phase = 'Running', reason, mes
   })
 }
 
-function deployment({ ns, name, t, conditions, replicas = 3 }) {
+function deployment({ ns, name, conditions, replicas = 3 }) {
   lines.push({
     apiVersion: 'apps/v1',
     kind: 'Deployment',

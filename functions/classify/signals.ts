@@ -246,7 +246,7 @@ export function fromPod(pod: Json, now: number): Occurrence | null {
       const finished = Date.parse(str(oom.finishedAt) ?? '')
       const recent = Number.isFinite(finished) && now - finished < RECENT_TERMINATION_MS
       if (waiting !== null || oom === terminatedNow || recent) {
-        signals.push({ ...base, origin: 'pod-status', reason: 'OOMKilled', message: `container ${container ?? '?'} was OOMKilled (exit code ${String(oom.exitCode ?? 137)}), restarts: ${String(cs.restartCount ?? 0)}`, container })
+        signals.push({ ...base, origin: 'pod-status', reason: 'OOMKilled', message: `container ${container ?? '?'} was OOMKilled (exit code ${count(oom.exitCode) ?? 137}), restarts: ${count(cs.restartCount) ?? 0}`, container })
         lastTime = time(oom.finishedAt) ?? lastTime
       }
     }

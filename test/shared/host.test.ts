@@ -121,7 +121,8 @@ t.test('events of 64 KiB are accepted; bodies over the limit get 413', async (t)
       c.close()
     },
   })
-  const chunked = await fetch(host.url, { method: 'POST', headers: binaryHeaders(base), body: stream, duplex: 'half' } as RequestInit)
+  const init: RequestInit & { duplex: string } = { method: 'POST', headers: binaryHeaders(base), body: stream, duplex: 'half' }
+  const chunked = await fetch(host.url, init)
   t.equal(chunked.status, 413)
   t.equal(fn.seen.length, 1)
 })
