@@ -71,6 +71,10 @@ logger.logcleaner.name = org.apache.kafka.storage.internals.log
 logger.logcleaner.level = WARN
 logger.statechange.name = state.change.logger
 logger.statechange.level = WARN
+logger.config.name = org.apache.kafka.common.config
+logger.config.level = WARN
+logger.metadataloader.name = org.apache.kafka.image.loader
+logger.metadataloader.level = WARN
 `
 
 function serverProperties({ dataDir, brokerPort, controllerPort }) {
