@@ -161,6 +161,9 @@ export function createKubernetes({ dir, log, controllers = true, state }) {
       // envtest-style control planes disable it. Pods never run here, so tokens are moot.
       '--disable-admission-plugins=ServiceAccount',
       '--profiling=false',
+      // The `kubernetes` Endpoints object may not point at loopback (validation rejects
+      // 127.0.0.0/8), so the lease reconciler would fail forever; nothing here needs it.
+      '--endpoint-reconciler-type=none',
     ], { logFile: logs.apiserver, cwd: dir })
     await waitReady({
       name: 'kube-apiserver', pid: pids.apiserver, logFile: logs.apiserver, timeoutMs: 90_000, intervalMs: 500,
