@@ -20,7 +20,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, tim
     }
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
-  throw new Error(`${what} did not happen within ${timeoutMs / 1000} s${last === undefined ? '' : `: ${String(last)}`}`)
+  throw new Error(`${what} did not happen within ${timeoutMs / 1000} s${last instanceof Error ? `: ${last.message}` : ''}`)
 }
 
 const podSpec = { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] }
@@ -60,7 +60,7 @@ void t.test('kubernetes control plane: pods, watch, events, controllers, restart
   t.equal(created.metadata?.name, 'web-1')
   const list = await core.listNamespacedPod({ namespace })
   t.same(list.items.map((p) => p.metadata?.name), ['web-1'], 'list returns the created pod')
-  await eventually('watch ADDED web-1', async () => (seen.some((e) => e.type === 'ADDED' && e.name === 'web-1') ? true : undefined))
+  await eventually('watch ADDED web-1', () => Promise.resolve(seen.some((e) => e.type === 'ADDED' && e.name === 'web-1') ? true : undefined))
   t.pass('watch delivered ADDED for the created pod')
 
   const event = await core.createNamespacedEvent({
