@@ -15,17 +15,21 @@ const log = (line) => process.stderr.write(line + '\n')
 const shellQuote = (value) => `'${value.replaceAll("'", `'\\''`)}'`
 
 async function start(names) {
-  // Idempotent: services this CLI already runs are reused, not started twice.
-  const running = listRecorded({ session: CLI_SESSION }).filter((s) => s.running)
-  const runningNames = new Set(running.map((s) => s.name))
   const wanted = names.length === 0 ? Object.keys(ENV_VARS) : names
-  const toStart = wanted.filter((n) => !runningNames.has(n))
+  // Idempotent: services this CLI already runs are reused, not started twice. A variable set in
+  // the environment wins over both (startServices passes it through without starting anything).
+  const running = listRecorded({ session: CLI_SESSION }).filter((s) => s.running && wanted.includes(s.name))
+  const givenInEnv = (name) => (process.env[ENV_VARS[name]] ?? '') !== ''
   /** @type {Record<string, string>} */
   const env = {}
-  for (const s of running) if (wanted.includes(s.name)) {
+  const reused = new Set()
+  for (const s of running) {
+    if (givenInEnv(s.name)) continue
     log(`[${s.name}] already running (session ${CLI_SESSION})`)
     Object.assign(env, s.env)
+    reused.add(s.name)
   }
+  const toStart = wanted.filter((n) => !reused.has(n))
   if (toStart.length > 0) {
     const started = await startServices(toStart, { log, session: CLI_SESSION })
     Object.assign(env, started.env)

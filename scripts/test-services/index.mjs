@@ -87,7 +87,13 @@ export async function startServices(names, { log = defaultLog, env = process.env
         errors.push(error)
       }
     }
-    rmSync(sessionDir, { recursive: true, force: true })
+    // Only what this call created: a CLI session may hold services started by earlier calls.
+    for (const name of Object.keys(services)) rmSync(path.join(sessionDir, name), { recursive: true, force: true })
+    try {
+      if (readdirSync(sessionDir).length === 0) rmSync(sessionDir, { recursive: true, force: true })
+    } catch {
+      // already gone
+    }
     if (errors.length > 0) throw new AggregateError(errors, `stopping services failed: ${errors.map(String).join('; ')}`)
   }
 
