@@ -42,6 +42,15 @@ export async function provisionKubernetes({ log }) {
   const marker = path.join(home, '.complete')
   if (existsSync(marker)) return { home }
   const started = Date.now()
+  try {
+    await run('openssl', ['version'])
+  } catch {
+    if (!(typeof process.getuid === 'function' && process.getuid() === 0)) throw new Error('openssl is needed for the control plane certificates: sudo apt-get install -y openssl')
+    log('[kubernetes] installing openssl (apt-get)')
+    const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    await run('apt-get', ['update', '-q'], { env: aptEnv })
+    await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'openssl'], { env: aptEnv })
+  }
   const go = await findGo()
   log(`[kubernetes] building kube-apiserver v${KUBERNETES_VERSION}, kube-controller-manager and etcd v${ETCD_VERSION} from Go modules (once; slow)`)
   ensureDir(home)
