@@ -4,6 +4,7 @@
 // the service is started for this test process and stopped when the tap run of this file ends,
 // so `npx tap test/some/file.test.ts` works on its own.
 import t from 'tap'
+import { rmSync } from 'node:fs'
 import { ENV_VARS, startServices } from '../../scripts/test-services/index.mjs'
 import type { ServiceName, StartedServices } from '../../scripts/test-services/index.mjs'
 
@@ -11,6 +12,7 @@ export type { ServiceName } from '../../scripts/test-services/index.mjs'
 
 const started = new Map<ServiceName, Promise<StartedServices>>()
 const groups = new Set<number>()
+const sessionDirs = new Set<string>()
 
 // Last resort if the process dies without running tap teardown: the services are detached
 // (own process groups), so kill them synchronously rather than leave orphans.
@@ -18,7 +20,7 @@ let exitHookInstalled = false
 function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
-  process.on('exit', () => {
+  const killAll = (): void => {
     for (const pgid of groups) {
       try {
         process.kill(-pgid, 'SIGKILL')
@@ -26,7 +28,18 @@ function installExitHook(): void {
         // already gone
       }
     }
-  })
+    groups.clear()
+    for (const dir of sessionDirs) rmSync(dir, { recursive: true, force: true })
+  }
+  process.on('exit', killAll)
+  // tap ends a test process that exceeds its timeout with SIGTERM, which skips 'exit' handlers.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll()
+      // If nobody else (tap's signal-exit) handles it, restore the default: die by the signal.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+    })
+  }
 }
 
 /**
@@ -47,9 +60,11 @@ export async function serviceEnv(name: ServiceName): Promise<string> {
     for (const handle of [postgres, kafka, kubernetes]) {
       for (const p of handle?.toState().processes ?? []) groups.add(p.pid)
     }
+    sessionDirs.add(running.sessionDir)
     t.teardown(async () => {
       await running.stop()
       started.delete(name)
+      sessionDirs.delete(running.sessionDir)
     })
   }
   const value = (await pending).env[variable]
