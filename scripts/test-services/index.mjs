@@ -134,15 +134,17 @@ export async function startServices(names, { log = defaultLog, env = process.env
 
 /** Keeps <dir>/state.json current across restarts so `status` / `stop` see the live pids. */
 function wrapPersisting(dir, name, handle) {
-  const start = handle.start.bind(handle)
-  const stop = handle.stop.bind(handle)
-  handle.start = async () => {
-    await start()
-    writeState(dir, name, handle)
-  }
-  handle.stop = async () => {
-    await stop()
-    writeState(dir, name, handle)
+  for (const method of ['start', 'stop', 'startApiServer', 'stopApiServer']) {
+    const original = handle[method]
+    if (typeof original !== 'function') continue
+    handle[method] = async () => {
+      try {
+        await original.call(handle)
+      } finally {
+        // Also after a failed start: the spawned pid must be on record for `stop`.
+        writeState(dir, name, handle)
+      }
+    }
   }
   return handle
 }
@@ -185,7 +187,7 @@ export async function stopRecorded({ session, env = process.env, log = defaultLo
   recorded.sort((a, b) => order(a.name) - order(b.name))
   for (const service of recorded) {
     for (const p of [...service.processes].reverse()) {
-      await stopGroup(p.pid, { signal: p.signal ?? 'SIGTERM', leaderOnly: p.leaderOnly === true, graceMs: 15_000 })
+      await stopGroup(p.pid, { signal: p.signal ?? 'SIGTERM', leaderOnly: p.leaderOnly === true, graceMs: typeof p.graceMs === 'number' ? p.graceMs : 15_000 })
     }
     log(`[${service.name}] stopped (session ${service.session})`)
   }

@@ -3,9 +3,10 @@
 // recreate an evicted pod, bounce the API server keeping etcd's data, and stop leaving nothing.
 import t from 'tap'
 import { existsSync } from 'node:fs'
+import path from 'node:path'
 import { AppsV1Api, CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node'
 import type { V1Pod } from '@kubernetes/client-node'
-import { startServices } from '../../scripts/test-services/index.mjs'
+import { listRecorded, startServices } from '../../scripts/test-services/index.mjs'
 import { processGone } from './process-gone.js'
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -106,12 +107,16 @@ void t.test('kubernetes control plane: pods, watch, events, controllers, restart
   // Bounce only the API server: same port, etcd keeps the objects.
   const apiPid = kube.pids.apiserver
   if (apiPid === undefined) throw new Error('no apiserver pid')
+  const stopStarted = Date.now()
   await kube.stopApiServer()
+  t.ok(Date.now() - stopStarted < 10_000, 'stopApiServer() is quick (chaos tests bounce it)')
   t.ok(await processGone(apiPid), 'kube-apiserver gone after stopApiServer()')
   await t.rejects(core.listNamespacedPod({ namespace }), 'API unreachable while stopped')
   await kube.startApiServer()
   const afterRestart = await core.readNamespacedPod({ name: 'web-1', namespace })
   t.equal(afterRestart.metadata?.uid, created.metadata?.uid, 'same object after the API server restart')
+  const recorded = listRecorded({ session: path.basename(running.sessionDir) }).find((r) => r.name === 'kubernetes')
+  t.ok(recorded?.processes.some((p) => p.pid === kube.pids.apiserver), 'state.json records the restarted API server for `stop`')
 
   // Full stop/start of the whole stack keeps data too.
   await kube.stop()
