@@ -12,7 +12,10 @@ K8S_VERSION="$1"; ETCD_VERSION="$2"; OUT="$3"
 STAGING_VERSION="0.${K8S_VERSION#*.}"          # 1.34.3 -> 0.34.3
 WORK="$OUT/src"
 mkdir -p "$WORK/k8s" "$WORK/etcd" "$OUT/bin"
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -p=2" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+# GOTOOLCHAIN is left at Go's default ("auto"): a Go >= 1.21 older than k8s.io/kubernetes's
+# `go` line fetches the matching toolchain through the module proxy instead of failing.
+# -p=2: the dev/CI machines have 2 cores shared with other work.
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -p=2"
 
 echo "[kubernetes] resolving k8s.io/kubernetes@v$K8S_VERSION" >&2
 MODFILE=$(cd "$WORK/k8s" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
