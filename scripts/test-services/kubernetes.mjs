@@ -55,7 +55,7 @@ export async function provisionKubernetes({ log }) {
   log(`[kubernetes] building kube-apiserver v${KUBERNETES_VERSION}, kube-controller-manager and etcd v${ETCD_VERSION} from Go modules (once; slow)`)
   ensureDir(home)
   const env = { ...process.env, PATH: `${path.dirname(go) === '.' ? '' : path.dirname(go) + ':'}${process.env.PATH ?? ''}` }
-  await run('bash', [path.join(here, 'build-kubernetes.sh'), KUBERNETES_VERSION, ETCD_VERSION, home], { env, log: (line) => log(`[kubernetes] ${line}`) })
+  await run('bash', [path.join(here, 'build-kubernetes.sh'), KUBERNETES_VERSION, ETCD_VERSION, home], { env, log: (line) => log(line.startsWith('[') ? line : `[kubernetes] ${line}`) })
   writeFileSync(marker, `${new Date().toISOString()}\n`)
   log(`[kubernetes] built in ${seconds(started)} s`)
   return { home }
