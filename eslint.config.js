@@ -1,6 +1,7 @@
 // Flat config: typescript-eslint's type-aware rules, so floating promises and `any` are caught.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import globals from 'globals'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', '.kube-reflex/**', 'functions/persist/dashboard/vendor/**'] },
@@ -18,7 +19,16 @@ export default tseslint.config(
     },
   },
   {
+    // tap's t.test() returns a promise that tap itself tracks; async test bodies need no await.
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'only', 'skip', 'todo'], package: '@tapjs/test' }, { from: 'package', name: ['test', 'only', 'skip', 'todo'], package: '@tapjs/core' }, { from: 'package', name: ['test', 'only', 'skip', 'todo'], package: 'tap' }] }],
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { ...globals.node } },
   },
 )

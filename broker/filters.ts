@@ -7,7 +7,7 @@
  * Validation mirrors the Trigger webhook (pkg/apis/eventing/v1/trigger_validation.go) plus the
  * structural checks the CRD schema and Go decoding apply to a YAML object.
  */
-import { compile, type CloudEventRecord, type CompiledExpression } from './cesql/index.js'
+import { compile, findMixedLogicOperators, type CloudEventRecord, type CompiledExpression } from './cesql/index.js'
 
 /** Knative's tri-state filter result; only `fail` stops delivery (filter_handler.go). */
 export type FilterResult = 'pass' | 'fail' | 'none'
@@ -350,7 +350,8 @@ export function validateTriggerFilters(spec: unknown): string[] {
 /**
  * Filters Knative accepts but silently ignores at runtime (create.go skips them), so the
  * trigger matches more than its author meant: no dialect, an empty key or value in
- * exact/prefix/suffix, an empty `cesql`, an empty `all`/`any`. Advisory only.
+ * exact/prefix/suffix, an empty `cesql`, an empty `all`/`any`; and CESQL that mixes AND/OR/XOR
+ * without parentheses, which Knative groups differently from the spec. Advisory only.
  */
 export function lintTriggerFilters(spec: unknown): string[] {
   const warnings: string[] = []
@@ -373,7 +374,19 @@ export function lintTriggerFilters(spec: unknown): string[] {
       if (list.length === 0) warnings.push(`${path}.${dialect}: empty; Knative ignores this filter`)
       list.forEach((child, i) => visit(child, `${path}.${dialect}[${i}]`))
     }
-    if (field(node, 'cesql') === '') warnings.push(`${path}.cesql: empty expression; Knative ignores this filter`)
+    const cesql = field(node, 'cesql')
+    if (cesql === '') warnings.push(`${path}.cesql: empty expression; Knative ignores this filter`)
+    if (typeof cesql === 'string' && cesql !== '') {
+      try {
+        for (const position of findMixedLogicOperators(cesql)) {
+          warnings.push(
+            `${path}.cesql: AND/OR/XOR mixed without parentheses at position ${position}; the CESQL spec groups them left to right but Knative's engine from the right: add parentheses`,
+          )
+        }
+      } catch {
+        // Not parseable: validateTriggerFilters reports it.
+      }
+    }
     visit(field(node, 'not'), `${path}.not`)
   }
   const filters = field(spec, 'filters')

@@ -4,6 +4,7 @@ import type { Command, CommandIO } from './io.js'
 import { UsageError } from './io.js'
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  classify: { summary: 'classify recorded events offline and print the findings (try rules files)', load: async () => (await import('./commands/classify.js')).classify },
   dev: { summary: 'run the whole pipeline locally behind a Knative-style broker', load: async () => (await import('./commands/dev.js')).dev },
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
 }

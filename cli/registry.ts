@@ -14,9 +14,9 @@ type Factory = (env: Env, log: Logger) => Promise<ReflexFunction>
 
 const LOADERS: Record<FunctionName, () => Promise<Factory | undefined>> = {
   classify: async () => (await import('../functions/classify/index.js')).fromEnv,
-  alert: async () => undefined,
-  'auto-recover': async () => undefined,
-  persist: async () => undefined,
+  alert: () => Promise.resolve(undefined),
+  'auto-recover': () => Promise.resolve(undefined),
+  persist: () => Promise.resolve(undefined),
 }
 
 export async function createFunction(name: FunctionName, env: Env, log: Logger): Promise<ReflexFunction> {

@@ -121,7 +121,6 @@ function isTextMediaType(contentType: string): boolean {
 // HTTP binding §3.1.3.2: header values are percent-encoded where they are not printable ASCII,
 // and for space, double quote and percent.
 export function encodeHeaderValue(value: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!/[^\x21-\x7e]|["%]/.test(value)) return value
   let out = ''
   for (const ch of value) {
@@ -221,7 +220,7 @@ export function toBinary(event: CloudEventV1): { headers: Record<string, string>
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(event)) {
     if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue
-    headers[`ce-${name}`] = encodeHeaderValue(String(value))
+    headers[`ce-${name}`] = encodeHeaderValue(typeof value === 'string' ? value : JSON.stringify(value))
   }
   let body: Buffer
   const data = event.data

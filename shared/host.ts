@@ -145,7 +145,7 @@ export function createHost(options: HostOptions): Host {
         return
       }
       inFlight++
-      handleEvent(fn, fnLog, req, res).finally(() => {
+      void handleEvent(fn, fnLog, req, res).finally(() => {
         inFlight--
         if (inFlight === 0) idle?.()
       })

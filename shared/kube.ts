@@ -65,7 +65,7 @@ export async function createKubeAccess(options: KubeClientOptions = {}): Promise
     async read(apiVersion, kind, namespace, name) {
       try {
         const spec = { apiVersion, kind, metadata: namespace === null ? { name } : { name, namespace } }
-        return (await api.read(spec)) as KubeObject
+        return await api.read<KubeObject>(spec)
       } catch (err) {
         if (kubeStatus(err) === 404) return null
         throw kubeError(err, `reading ${kind} ${namespace ?? ''}/${name}`)

@@ -9,7 +9,7 @@ import { compileNode, type CloudEventRecord, type Evaluator } from './evaluator.
 import { parse } from './parser.js'
 
 export { CesqlParseError } from './errors.js'
-export { parse } from './parser.js'
+export { findMixedLogicOperators, parse } from './parser.js'
 export { readAttribute } from './evaluator.js'
 
 export type { CesqlError, CesqlErrorKind } from './errors.js'

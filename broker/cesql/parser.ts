@@ -57,12 +57,29 @@ function describe(token: Token): string {
 
 /** Parses a CESQL v1 expression into a syntax tree; throws `CesqlParseError` with a position. */
 export function parse(source: string): ExpressionNode {
+  return new Parser(tokenize(source)).parseRoot()
+}
+
+/**
+ * Offsets of AND/OR/XOR operators that follow a different logical operator without parentheses,
+ * as in `a OR b AND c`. The spec evaluates these left to right, `(a OR b) AND c`, while the Go
+ * engine Knative runs groups them from the right, `a OR (b AND c)`: such expressions mean
+ * different things on a cluster and locally. Throws `CesqlParseError` like `parse`.
+ */
+export function findMixedLogicOperators(source: string): number[] {
   const parser = new Parser(tokenize(source))
-  return parser.parseRoot()
+  parser.parseRoot()
+  return parser.mixedLogic
+}
+
+function isLogic(node: ExpressionNode): boolean {
+  return node.type === 'binary' && (node.operator === 'AND' || node.operator === 'OR' || node.operator === 'XOR')
 }
 
 class Parser {
   private index = 0
+  private readonly parenthesized = new WeakSet<ExpressionNode>()
+  readonly mixedLogic: number[] = []
 
   constructor(private readonly tokens: readonly Token[]) {}
 
@@ -127,6 +144,15 @@ class Parser {
       }
       if (operator === undefined || bp <= minBp) break
       this.next()
+      if (
+        bp === BP_LOGIC &&
+        left.type === 'binary' &&
+        isLogic(left) &&
+        left.operator !== operator &&
+        !this.parenthesized.has(left)
+      ) {
+        this.mixedLogic.push(token.position)
+      }
       const right = this.parseExpression(bp)
       left = { type: 'binary', operator, left, right, position: left.position }
     }
@@ -179,6 +205,7 @@ class Parser {
       case '(': {
         const inner = this.parseExpression(0)
         this.expect(')', '")"')
+        this.parenthesized.add(inner)
         return inner
       }
       case 'word':

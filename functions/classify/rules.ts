@@ -92,14 +92,14 @@ export function parseRules(text: string, file: string): Rule[] {
     if (runbook !== null && (typeof runbook !== 'string' || !/^https?:\/\//.test(runbook))) {
       problems.push(`${where('runbook')} must be an http(s) URL`)
     }
-    const matchRaw = raw.match ?? {}
+    const matchRaw: unknown = raw.match ?? {}
     const match: { -readonly [K in keyof RuleMatch]: RuleMatch[K] } = {}
     if (matchRaw === null || typeof matchRaw !== 'object' || Array.isArray(matchRaw)) {
       problems.push(`${where('match')} must be a mapping`)
     } else {
       const mm = item.get('match', true)
       const mwhere = (k: string): string => `${at(isMap(mm) ? mm.get(k, true) : mm)}: rules[${i}].match.${k}`
-      for (const [key, value] of Object.entries(matchRaw)) {
+      for (const [key, value] of Object.entries(matchRaw as Record<string, unknown>)) {
         if (!MATCH_KEYS.has(key)) {
           problems.push(`${mwhere(key)}: unknown field '${key}'`)
           continue
@@ -118,7 +118,7 @@ export function parseRules(text: string, file: string): Rule[] {
             problems.push(`${mwhere(key)} is not a valid regular expression: ${(err as Error).message}`)
           }
         } else {
-          const list = typeof value === 'string' ? [value] : value
+          const list: unknown = typeof value === 'string' ? [value] : value
           if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && v !== '')) {
             problems.push(`${mwhere(key)} must be a non-empty list of strings`)
             continue

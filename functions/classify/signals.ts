@@ -72,11 +72,15 @@ export function ownersOf(metadata: Json): OwnerRef[] {
   })
 }
 
+// Cluster-scoped kinds have no namespace, even though their Events are stored in one (usually default).
+const CLUSTER_SCOPED = new Set(['Node', 'Namespace', 'PersistentVolume', 'StorageClass', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'PriorityClass', 'CSINode', 'VolumeAttachment'])
+
 function refOf(o: Json, fallbackNamespace: string | null): ObjectRef | null {
   const kind = str(o.kind)
   const name = str(o.name)
   if (kind === null || name === null) return null
-  return { kind, name, namespace: str(o.namespace) ?? fallbackNamespace, uid: str(o.uid), apiVersion: str(o.apiVersion) }
+  const namespace = CLUSTER_SCOPED.has(kind) ? null : (str(o.namespace) ?? fallbackNamespace)
+  return { kind, name, namespace, uid: str(o.uid), apiVersion: str(o.apiVersion) }
 }
 
 /** Which shape a JSON value has, for the inputs DESIGN.md lists. */
@@ -242,11 +246,12 @@ export function fromPod(pod: Json, now: number): Occurrence | null {
       const finished = Date.parse(str(oom.finishedAt) ?? '')
       const recent = Number.isFinite(finished) && now - finished < RECENT_TERMINATION_MS
       if (waiting !== null || oom === terminatedNow || recent) {
-        signals.push({ ...base, origin: 'pod-status', reason: 'OOMKilled', message: `container ${container ?? '?'} was OOMKilled (exit code ${String(oom.exitCode ?? 137)}), restarts: ${String(cs.restartCount ?? 0)}`, container })
+        signals.push({ ...base, origin: 'pod-status', reason: 'OOMKilled', message: `container ${container ?? '?'} was OOMKilled (exit code ${count(oom.exitCode) ?? 137}), restarts: ${count(cs.restartCount) ?? 0}`, container })
         lastTime = time(oom.finishedAt) ?? lastTime
       }
     }
     if (waiting !== null) {
+      lastTime = time(lastTerminated?.finishedAt) ?? lastTime
       const reason = str(waiting.reason)
       if (reason !== null && !BENIGN_WAITING.has(reason)) {
         signals.push({ ...base, origin: 'pod-status', reason, message: str(waiting.message) ?? `container ${container ?? '?'} is waiting: ${reason}`, container })

@@ -267,6 +267,11 @@ void t.test('lintTriggerFilters flags filters Knative silently ignores', (t) => 
     /spec\.filters\[4\]\.not\.all\[0\]: no dialect set/,
   ])
   t.equal(warnings.length, 5)
+  t.strictSame(lintTriggerFilters({ filters: [{ cesql: "(a = 'x' OR b = 'y') AND c = 'z'" }, { cesql: 'a AND b AND c' }] }), [])
+  t.match(lintTriggerFilters({ filters: [{ any: [{ cesql: "a = 'x' OR b = 'y' AND c = 'z'" }] }] }), [
+    /^spec\.filters\[0\]\.any\[0\]\.cesql: AND\/OR\/XOR mixed without parentheses at position 19;/,
+  ])
+  t.strictSame(lintTriggerFilters({ filters: [{ cesql: 'a AND (' }] }), [], 'parse errors are validation problems, not lint')
   t.end()
 })
 

@@ -2,7 +2,7 @@
 // Unicode, attribute representation, filter semantics of matches(), and robustness.
 import fc from 'fast-check'
 import t from 'tap'
-import { compile, CesqlParseError, type CesqlErrorKind, type CesqlValue } from '../../../broker/cesql/index.js'
+import { compile, CesqlParseError, findMixedLogicOperators, type CesqlErrorKind, type CesqlValue } from '../../../broker/cesql/index.js'
 
 const event = { specversion: '1.0', id: 'e-1', source: 'kube://cluster/ns', type: 'dev.kubereflex.classified' }
 
@@ -78,6 +78,10 @@ void t.test('precedence (§3.6) and left-to-right evaluation of equal precedence
   t.strictSame(run("-5 LIKE '-5'").value, true)
   t.strictSame(run("type LIKE 'dev.%' AND source LIKE 'kube:%'").value, true)
   t.strictSame(run('1 < 2 = TRUE').value, true)
+  t.strictSame(findMixedLogicOperators('a OR b AND c XOR d'), [7, 13])
+  t.strictSame(findMixedLogicOperators('(a OR b) AND c'), [])
+  t.strictSame(findMixedLogicOperators('a OR (b AND c) OR d'), [])
+  t.strictSame(findMixedLogicOperators('a AND NOT b OR c'), [12])
   t.end()
 })
 
@@ -245,15 +249,36 @@ void t.test('property: random text never crashes the parser', (t) => {
   t.end()
 })
 
+// Grammatical expressions built from the §2 rules, so evaluation is exercised deeply.
+const { expression: grammatical } = fc.letrec<{ expression: string; leaf: string }>((tie) => ({
+  leaf: fc.oneof(
+    fc.constantFrom('TRUE', 'false', 'type', 'ext', 'num', 'flag', 'missing', '0', '-2147483648', '2147483647'),
+    fc.integer({ min: -2147483648, max: 2147483647 }).map(String),
+    // A backslash right before the closing quote would escape it, so none are generated.
+    fc.string({ maxLength: 6 }).map((s) => `'${s.replaceAll('\\', '').replaceAll("'", "\\'")}'`),
+  ),
+  expression: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    tie('leaf'),
+    fc.tuple(tie('expression'), fc.constantFrom('AND', 'OR', 'XOR', '=', '!=', '<>', '<', '<=', '>', '>=', '+', '-', '*', '/', '%'), tie('expression')).map(([l, op, r]) => `(${l}) ${op} (${r})`),
+    tie('expression').map((e) => `NOT (${e})`),
+    tie('expression').map((e) => `-(${e})`),
+    fc.tuple(tie('expression'), fc.constantFrom("'%a_'", "'\\%'", "''", "'%'")).map(([e, p]) => `(${e}) NOT LIKE ${p}`),
+    fc.tuple(tie('expression'), fc.array(tie('expression'), { minLength: 1, maxLength: 3 })).map(([e, set]) => `(${e}) IN (${set.join(', ')})`),
+    fc.constantFrom('ext', 'num', 'missing', 'id').map((a) => `EXISTS ${a}`),
+    fc.tuple(fc.constantFrom('LENGTH', 'CONCAT', 'CONCAT_WS', 'LOWER', 'TRIM', 'LEFT', 'RIGHT', 'SUBSTRING', 'ABS', 'INT', 'BOOL', 'STRING', 'IS_INT', 'IS_BOOL', 'NOPE'), fc.array(tie('expression'), { maxLength: 3 })).map(([f, args]) => `${f}(${args.join(', ')})`),
+  ),
+}))
+
 void t.test('property: evaluating valid expressions on random events never throws', (t) => {
-  const expressions = tokenSoup.filter((s) => {
+  const expressions = fc.oneof(grammatical, tokenSoup.filter((s) => {
     try {
       compile(s)
       return true
     } catch {
       return false
     }
-  })
+  }))
   fc.assert(
     fc.property(expressions, randomEvent, (source, ev) => {
       const expression = compile(source)
