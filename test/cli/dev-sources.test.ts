@@ -1,5 +1,5 @@
-// `kube-reflex dev` fed by the live sources, against the real services (KAFKA_BROKERS / KUBECONFIG from
-// the services layer on branch `services`; skipped while those variables are unset, until it is merged).
+// `kube-reflex dev` fed by the live sources, against the real services: KAFKA_BROKERS / KUBECONFIG, or
+// services started for this test by the services layer (scripts/test-services).
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
@@ -9,13 +9,12 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { createFunction } from '../../cli/registry.js'
 import { silentLogger } from '../../shared/logger.js'
 import type { Summary } from '../../broker/summary.js'
+import { serviceEnv } from '../services/env.js'
 import { runCli } from './helpers.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const fixtures = path.join(here, '..', 'broker', 'fixtures')
 const manifestArgs = ['--triggers', path.join(fixtures, 'triggers'), '--broker', path.join(fixtures, 'knative', 'broker.yaml')]
-const brokers = process.env.KAFKA_BROKERS
-const kubeconfig = process.env.KUBECONFIG
 
 async function hasClassify(dir: string): Promise<boolean> {
   try {
@@ -42,8 +41,8 @@ function coreEvent(namespace: string, name: string, reason: string, message: str
   }
 }
 
-void t.test('dev --kafka --once: records from a real topic through the broker, offsets caught up', { skip: brokers === undefined ? 'KAFKA_BROKERS not set: npm run services -- start kafka (services layer)' : false }, async (t) => {
-  const list = (brokers ?? '').split(',')
+void t.test('dev --kafka --once: records from a real topic through the broker, offsets caught up', async (t) => {
+  const list = (await serviceEnv('kafka')).split(',')
   const kafka = new Kafka({ clientId: 'dev-test', brokers: list, logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
@@ -71,9 +70,10 @@ void t.test('dev --kafka --once: records from a real topic through the broker, o
   await admin.deleteTopics({ topics: [topic] })
 })
 
-void t.test('dev --kubeconfig: a live namespace on the real API server', { skip: kubeconfig === undefined ? 'KUBECONFIG not set: npm run services -- start kubernetes (services layer)' : false }, async (t) => {
+void t.test('dev --kubeconfig: a live namespace on the real API server', async (t) => {
+  const kubeconfig = await serviceEnv('kubernetes')
   const kc = new KubeConfig()
-  kc.loadFromFile(kubeconfig ?? '')
+  kc.loadFromFile(kubeconfig)
   const core = kc.makeApiClient(CoreV1Api)
   const namespace = `dev-${randomUUID().slice(0, 8)}`
   await core.createNamespace({ body: { metadata: { name: namespace } } })
@@ -83,7 +83,7 @@ void t.test('dev --kubeconfig: a live namespace on the real API server', { skip:
   const dir = t.testdir({})
   const classify = await hasClassify(path.join(dir, 'probe'))
   const stop = new AbortController()
-  const running = runCli(['dev', '--kubeconfig', kubeconfig ?? '', '--namespace', namespace, '--json', '--data-dir', path.join(dir, 'run'), '--port', '0', ...manifestArgs], {}, process.cwd(), stop.signal)
+  const running = runCli(['dev', '--kubeconfig', kubeconfig, '--namespace', namespace, '--json', '--data-dir', path.join(dir, 'run'), '--port', '0', ...manifestArgs], {}, process.cwd(), stop.signal)
   // Events created after the watch is up; give the reflectors a moment to list.
   await new Promise((r) => setTimeout(r, 1500))
   await core.createNamespacedEvent({ namespace, body: coreEvent(namespace, 'api.oom', 'OOMKilling', 'Memory cgroup out of memory: Killed process 4242 (java) total-vm:4GB', 'Warning') as never })

@@ -108,12 +108,14 @@ void t.test('bad input: missing replay file and invalid manifests exit 2 with a 
 const demo = path.join(root, 'scenarios', 'demo.ndjson')
 const shipped = path.join(root, 'triggers')
 void t.test(
-  'the bundled demo scenario end to end with the shipped manifests',
-  { skip: existsSync(demo) && existsSync(shipped) ? false : 'scenarios/demo.ndjson or triggers/ not in this tree yet (written on main / branch knative)' },
+  'the bundled demo scenario end to end (no source flag) with the shipped manifests',
+  { skip: existsSync(demo) ? false : 'scenarios/demo.ndjson is not in this tree' },
   async (t) => {
     const dataDir = t.testdir({})
     const available = await availableFunctions(path.join(dataDir, 'probe'))
-    const res = await runCli(['dev', '--once', '--json', '--data-dir', path.join(dataDir, 'run'), '--port', '0'])
+    // The shipped triggers/ once branch knative is merged; until then the fixture copies of them.
+    const manifests = existsSync(shipped) ? [] : manifestArgs
+    const res = await runCli(['dev', '--once', '--json', '--data-dir', path.join(dataDir, 'run'), '--port', '0', ...manifests])
     const summary = JSON.parse(res.stdout) as Summary
     t.ok(summary.received > 0)
     t.equal(summary.errors, 0, res.stderr)

@@ -1,6 +1,5 @@
-// The live ApiServerSource emulation against a real kube-apiserver (KUBECONFIG, from the services layer:
-// scripts/test-services on branch `services`). Until that layer is merged here, the real-server test is
-// skipped when KUBECONFIG is unset; the backoff test needs no server.
+// The live ApiServerSource emulation against a real kube-apiserver: KUBECONFIG, or one started for this
+// test by the services layer (scripts/test-services). The backoff test needs no server.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
@@ -10,8 +9,8 @@ import { silentLogger } from '../../../shared/logger.js'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
 import { backoffDelay, clusterSource, watchPath, type WatchedResource } from '../../../broker/sources/cluster.js'
 import type { Ingress } from '../../../broker/sources/source.js'
+import { serviceEnv } from '../../services/env.js'
 
-const kubeconfig = process.env.KUBECONFIG
 
 async function eventually(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms
@@ -60,8 +59,8 @@ void t.test('an unreachable API server: retries with bounded exponential backoff
   t.same(sleeps, [100, 200, 400, 800, 1000, 1000, 1000])
 })
 
-void t.test('against the real kube-apiserver: Resource-mode events for Pods, Deployments and Events', { skip: kubeconfig === undefined ? 'KUBECONFIG not set: start the API server with the services layer (npm run services -- start kubernetes)' : false }, async (t) => {
-  const file = kubeconfig ?? ''
+void t.test('against the real kube-apiserver: Resource-mode events for Pods, Deployments and Events', async (t) => {
+  const file = await serviceEnv('kubernetes')
   const kc = new KubeConfig()
   kc.loadFromFile(file)
   const server = kc.getCurrentCluster()?.server

@@ -1,5 +1,4 @@
-// Against a real Kafka broker (KAFKA_BROKERS, from the services layer: scripts/test-services on branch
-// `services`). Until that layer is merged here this test is skipped when KAFKA_BROKERS is unset.
+// Against a real Kafka broker: KAFKA_BROKERS, or one started for this test by the services layer.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel } from 'kafkajs'
@@ -7,8 +6,8 @@ import { silentLogger } from '../../../shared/logger.js'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
 import { kafkaSource } from '../../../broker/sources/kafka.js'
 import type { Ingress } from '../../../broker/sources/source.js'
+import { serviceEnv } from '../../services/env.js'
 
-const brokers = process.env.KAFKA_BROKERS?.split(',').filter((b) => b !== '')
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms
@@ -18,8 +17,8 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms = 30_000): Pro
   }
 }
 
-void t.test('KafkaSource emulation against a real Kafka broker', { skip: brokers === undefined || brokers.length === 0 ? 'KAFKA_BROKERS not set: start Kafka with the services layer (npm run services -- start kafka)' : false }, async (t) => {
-  const list = brokers ?? []
+void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
+  const list = (await serviceEnv('kafka')).split(',')
   const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
