@@ -243,19 +243,24 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const source = await createSource(opts.source, log.child({ component: 'source' }), opts.once)
 
   let view: NodeJS.Timeout | undefined
+  let render = (): void => undefined
   if (!opts.json) {
     io.stdout.write(`kube-reflex dev: ${functions.map((f) => f.name).join(', ') || 'no functions'} on ${host.url}; source: ${source.name}\n`)
     if (functions.some((f) => f.name === 'persist')) io.stdout.write(`dashboard: ${host.url}/persist/\n`)
-    const render = (): void => {
+    let last = ''
+    // One line per second while something changes; nothing while idle.
+    render = (): void => {
       const s = counter.summary
       const cats = [...counter.categories.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([c, n]) => `${c} ${n}`).join(', ')
       const lag = counter.lastLagSeconds === undefined ? '-' : `${counter.lastLagSeconds.toFixed(3)}s`
-      io.stdout.write(
+      const line =
         `received ${s.received} | classified critical ${s.classified.critical} warning ${s.classified.warning} info ${s.classified.info}` +
-          `${cats === '' ? '' : ` (${cats})`} | alerts sent ${s.alerts.sent} suppressed ${s.alerts.suppressed} failed ${s.alerts.failed}` +
-          ` | recoveries planned ${s.recoveries.planned} performed ${s.recoveries.performed} skipped ${s.recoveries.skipped}` +
-          ` | persisted ${s.persisted} | dead-lettered ${s.deadLettered} | queue ${broker.depth} | lag ${lag}\n`,
-      )
+        `${cats === '' ? '' : ` (${cats})`} | alerts sent ${s.alerts.sent} suppressed ${s.alerts.suppressed} failed ${s.alerts.failed}` +
+        ` | recoveries planned ${s.recoveries.planned} performed ${s.recoveries.performed} skipped ${s.recoveries.skipped}` +
+        ` | persisted ${s.persisted} | dead-lettered ${s.deadLettered} | queue ${broker.depth}`
+      if (line === last) return
+      last = line
+      io.stdout.write(`${line} | lag ${lag}\n`)
     }
     view = setInterval(render, 1000)
     view.unref()
@@ -270,11 +275,17 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   }
   if (sourceError === undefined && !opts.once && !stop.signal.aborted) {
     // The input is drained (replay); keep serving the dashboard and the API until asked to stop.
-    if (!opts.json) io.stdout.write('input drained; serving until Ctrl-C\n')
-    await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }))
+    await Promise.race([broker.idle(), new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }))])
+    render()
+    if (!opts.json && !stop.signal.aborted) {
+      const dashboard = functions.some((f) => f.name === 'persist') ? ` — dashboard: ${host.url}/persist/` : ''
+      io.stdout.write(`all input delivered${dashboard}; Ctrl-C to stop\n`)
+    }
+    await new Promise<void>((resolve) => (stop.signal.aborted ? resolve() : stop.signal.addEventListener('abort', () => resolve(), { once: true })))
   }
   if (!stop.signal.aborted) await Promise.race([broker.idle(), new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }))])
   clearInterval(view)
+  render()
   io.stopSignal.removeEventListener('abort', onStop)
   await broker.close()
   await host.close()

@@ -93,6 +93,18 @@ void t.test('the live view (no --json) and a non-zero exit with the reason when 
   t.equal(dls.received[0]?.event.knativeerrorcode, '400')
 })
 
+void t.test('without --once: serves until stopped, tells when everything is delivered', async (t) => {
+  const dir = t.testdir({})
+  const stop = new AbortController()
+  const res = await runCli(['dev', '--replay', path.join(here, 'fixtures', 'small-scenario.ndjson'), '--data-dir', dir, '--port', '0', ...manifestArgs], {}, process.cwd(), stop.signal, (out) => {
+    if (out.includes('all input delivered')) stop.abort()
+  })
+  t.equal(res.code, 0, res.stderr)
+  t.match(res.stdout, /received 4 \| classified/)
+  t.match(res.stdout, /all input delivered; Ctrl-C to stop/)
+  t.match(res.stdout, /done: received 4/)
+})
+
 void t.test('bad input: missing replay file and invalid manifests exit 2 with a message', async (t) => {
   const dir = t.testdir({ triggers: { 'bad.yaml': 'apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: x}\nspec:\n  broker: b\n  filters:\n    - exact: {Type: a}\n  subscriber: {uri: "http://127.0.0.1:1"}\n' } })
   const missing = await runCli(['dev', '--replay', path.join(dir, 'nope.ndjson'), '--once', '--data-dir', dir, ...manifestArgs])
