@@ -196,10 +196,13 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
     throw err
   }
 
-  // Functions: every one that exists; the pipeline grows as the others land.
+  // Functions: every one that exists and that a Trigger or the dead-letter sink points at; the pipeline
+  // grows as the others land.
+  const referenced = new Set([...triggers.map((t) => t.subscriber.ref?.name), ...triggers.map((t) => t.delivery?.deadLetterSink?.ref?.name), brokerManifest.delivery?.deadLetterSink?.ref?.name])
   const fnEnv = { ...io.env, KUBE_REFLEX_DATA_DIR: opts.dataDir, RECOVERY_MODE: io.env.RECOVERY_MODE ?? 'dry-run' }
   const functions = []
   for (const name of FUNCTION_NAMES) {
+    if (!referenced.has(serviceName(name))) continue
     try {
       functions.push({ name, fn: await createFunction(name, fnEnv, log.child({ fn: name })) })
     } catch (err) {
