@@ -5,6 +5,7 @@ import { UsageError } from './io.js'
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
+  validate: { summary: 'check the Knative manifests, Triggers and func.yaml files', load: async () => (await import('./commands/validate.js')).validate },
 }
 
 export function usage(): string {

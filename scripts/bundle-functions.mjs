@@ -8,6 +8,7 @@
 import { build } from 'esbuild'
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import process from 'node:process'
 import { fileURLToPath } from 'node:url'
 
 const FUNCTIONS = ['classify', 'alert', 'auto-recover', 'persist']
