@@ -1,9 +1,12 @@
 // Maps a path inside a parsed YAML document back to the line it came from, with the `yaml`
 // package's CST ranges and a LineCounter.
-import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml'
+import { isMap, isNode, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml'
 import type { PathSegment, Position } from './types.js'
 
-/** The node at `path`, or the deepest ancestor that exists (so a missing field points at its parent). */
+/**
+ * The node at `path` (for a mapping entry: its key, which is the line people look for), or the
+ * deepest ancestor that exists, so a missing field points at its parent.
+ */
 function nearestNode(doc: Document, path: readonly PathSegment[]): Node | null {
   let node: unknown = doc.contents
   let found: Node | null = doc.contents
@@ -11,20 +14,16 @@ function nearestNode(doc: Document, path: readonly PathSegment[]): Node | null {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(segment))
       if (pair === undefined) break
-      // A present key with an empty value has no value node: point at the key.
-      node = pair.value ?? pair.key
-      if (isScalar(pair.key) && pair.value === null) {
-        found = pair.key
-        break
-      }
+      if (isNode(pair.key)) found = pair.key
+      node = pair.value
     } else if (isSeq(node) && typeof segment === 'number') {
       const item = node.items[segment]
       if (item === undefined) break
+      if (isNode(item)) found = item
       node = item
     } else {
       break
     }
-    if (node !== null && typeof node === 'object' && 'range' in node) found = node as Node
   }
   return found
 }

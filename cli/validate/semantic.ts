@@ -404,9 +404,9 @@ function checkFuncYaml(bundle: Bundle, doc: LoadedDocument, report: Report): voi
     const template = at(service.value, 'spec', 'template')
     const pairs: ReadonlyArray<readonly [string, PathSegment[], unknown, unknown]> = [
       ['serviceAccountName', ['deploy', 'serviceAccountName'], at(f, 'deploy', 'serviceAccountName'), at(template, 'spec', 'serviceAccountName')],
-      ['scale.min', ['deploy', 'options', 'scale', 'min'], at(f, 'deploy', 'options', 'scale', 'min'), Number(at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/min-scale'))],
-      ['scale.max', ['deploy', 'options', 'scale', 'max'], at(f, 'deploy', 'options', 'scale', 'max'), Number(at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/max-scale'))],
-      ['scale.target', ['deploy', 'options', 'scale', 'target'], at(f, 'deploy', 'options', 'scale', 'target'), Number(at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/target'))],
+      ['scale.min', ['deploy', 'options', 'scale', 'min'], at(f, 'deploy', 'options', 'scale', 'min'), at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/min-scale')],
+      ['scale.max', ['deploy', 'options', 'scale', 'max'], at(f, 'deploy', 'options', 'scale', 'max'), at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/max-scale')],
+      ['scale.target', ['deploy', 'options', 'scale', 'target'], at(f, 'deploy', 'options', 'scale', 'target'), at(template, 'metadata', 'annotations', 'autoscaling.knative.dev/target')],
       ['limits.concurrency', ['deploy', 'options', 'resources', 'limits', 'concurrency'], at(f, 'deploy', 'options', 'resources', 'limits', 'concurrency'), at(template, 'spec', 'containerConcurrency')],
       ['requests.cpu', ['deploy', 'options', 'resources', 'requests', 'cpu'], at(f, 'deploy', 'options', 'resources', 'requests', 'cpu'), at(template, 'spec', 'containers', 0, 'resources', 'requests', 'cpu')],
       ['requests.memory', ['deploy', 'options', 'resources', 'requests', 'memory'], at(f, 'deploy', 'options', 'resources', 'requests', 'memory'), at(template, 'spec', 'containers', 0, 'resources', 'requests', 'memory')],
