@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   classify: { summary: 'classify recorded events offline and print the findings (try rules files)', load: async () => (await import('./commands/classify.js')).classify },
   dev: { summary: 'run the whole pipeline locally behind a Knative-style broker', load: async () => (await import('./commands/dev.js')).dev },
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
+  validate: { summary: 'check the Knative manifests, Triggers and func.yaml files', load: async () => (await import('./commands/validate.js')).validate },
 }
 
 export function usage(): string {
