@@ -174,6 +174,16 @@ function checkTrigger(bundle: Bundle, doc: LoadedDocument, report: Report, produ
   }
   checkDestination(bundle, doc, ['spec', 'subscriber'], report, 'subscriber')
   checkDelivery(bundle, doc, ['spec', 'delivery'], report)
+  // Knative uses a Trigger's delivery instead of the Broker's, not merged with it: a Trigger that sets
+  // delivery without a deadLetterSink drops the events that exhaust their retries, even though the
+  // Broker has a dead-letter sink.
+  const delivery = at(spec, 'delivery')
+  if (isRecord(delivery) && delivery['deadLetterSink'] === undefined && broker !== undefined) {
+    const brokerHasSink = bundle.find('Broker', broker, namespace, 'eventing.knative.dev').some((b) => at(b.value, 'spec', 'delivery', 'deadLetterSink') !== undefined)
+    if (brokerHasSink) {
+      report(doc, ['spec', 'delivery'], 'trigger-dead-letter', "delivery replaces the Broker's delivery as a whole: without a deadLetterSink here, events that exhaust their retries are dropped instead of dead-lettered")
+    }
+  }
   if (produced.length > 0 && produced.every((type) => triggerAccepts(spec, type) === 'false')) {
     report(doc, ['spec', Array.isArray(filters) && filters.length > 0 ? 'filters' : 'filter'], 'trigger-unreachable',
       `no event type produced in the bundle passes this filter (produced: ${produced.join(', ')})`)

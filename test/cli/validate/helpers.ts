@@ -28,7 +28,8 @@ export async function edit(dir: string, file: string, from: string | RegExp, to:
 
 /** 1-based line of the first line containing `marker`. */
 export function lineOf(text: string, marker: string): number {
-  const index = text.split('\n').findIndex((l) => l.includes(marker))
+  // A marker starting with '^' must start the line (indentation included), else it may appear anywhere.
+  const index = text.split('\n').findIndex((l) => (marker.startsWith('^') ? l.startsWith(marker.slice(1)) : l.includes(marker)))
   if (index < 0) throw new Error(`marker ${marker} not found`)
   return index + 1
 }
