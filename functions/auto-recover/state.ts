@@ -10,33 +10,35 @@ import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { dbError, migrate } from '../../shared/db.js'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 
+// One statement per migration: PGlite runs every query as a prepared statement, which holds one command.
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    name: 'recovery attempts and decisions',
-    sql: `
-      CREATE TABLE IF NOT EXISTS recovery_attempts (
-        id bigserial PRIMARY KEY,
-        target text NOT NULL,
-        fingerprint text NOT NULL,
-        action text NOT NULL,
-        mode text NOT NULL,
-        outcome text NOT NULL,
-        attempted_at timestamptz NOT NULL,
-        event_source text NOT NULL,
-        event_id text NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS recovery_attempts_target ON recovery_attempts (target, mode, attempted_at);
-      CREATE INDEX IF NOT EXISTS recovery_attempts_window ON recovery_attempts (mode, attempted_at);
-      CREATE TABLE IF NOT EXISTS recovery_decisions (
-        event_source text NOT NULL,
-        event_id text NOT NULL,
-        reply jsonb NOT NULL,
-        decided_at timestamptz NOT NULL,
-        PRIMARY KEY (event_source, event_id)
-      );
-      CREATE INDEX IF NOT EXISTS recovery_decisions_age ON recovery_decisions (decided_at);`,
+    name: 'recovery_attempts',
+    sql: `CREATE TABLE IF NOT EXISTS recovery_attempts (
+      id bigserial PRIMARY KEY,
+      target text NOT NULL,
+      fingerprint text NOT NULL,
+      action text NOT NULL,
+      mode text NOT NULL,
+      outcome text NOT NULL,
+      attempted_at timestamptz NOT NULL,
+      event_source text NOT NULL,
+      event_id text NOT NULL)`,
   },
+  { version: 2, name: 'recovery_attempts by target', sql: 'CREATE INDEX IF NOT EXISTS recovery_attempts_target ON recovery_attempts (target, mode, attempted_at)' },
+  { version: 3, name: 'recovery_attempts by window', sql: 'CREATE INDEX IF NOT EXISTS recovery_attempts_window ON recovery_attempts (mode, attempted_at)' },
+  {
+    version: 4,
+    name: 'recovery_decisions',
+    sql: `CREATE TABLE IF NOT EXISTS recovery_decisions (
+      event_source text NOT NULL,
+      event_id text NOT NULL,
+      reply jsonb NOT NULL,
+      decided_at timestamptz NOT NULL,
+      PRIMARY KEY (event_source, event_id))`,
+  },
+  { version: 5, name: 'recovery_decisions by age', sql: 'CREATE INDEX IF NOT EXISTS recovery_decisions_age ON recovery_decisions (decided_at)' },
 ]
 
 export interface Attempt {
