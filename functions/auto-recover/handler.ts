@@ -247,7 +247,13 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       if (action === 'rollback' && eventTarget.kind !== 'Deployment') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${eventTarget.kind}`)
     } else {
       resolved = await resolveLive(cluster, input, namespace, eventTarget)
-      const ns = await cluster.readNamespace(namespace)
+      // Namespace opt-in needs `get namespaces` (cluster-scoped). Without that grant the namespace's
+      // marks are unknown, not a failure: workload marks and the policy still decide.
+      const ns = await cluster.readNamespace(namespace).catch((err: unknown) => {
+        if (kubeStatus(err) !== 403) throw err
+        ctx.log.warn({ namespace }, 'cannot read the namespace (RBAC): namespace opt-in labels are ignored')
+        return null
+      })
       const decided = optInOf(policy, resolved.target, resolved.workload?.metadata, ns?.metadata)
       if (!decided.optedIn) throw skip(resolved.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
       optIn = decided.by
