@@ -273,16 +273,18 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
     const commit = (decision: Decision): Promise<CloudEventV1> => finish({ ...decision, optIn }, (r) => locked.recordDecision(event.source, event.id, r, now))
     const tb = policy.targetBudget
     const gb = policy.globalBudget
-    const history = await locked.history(key, budgetMode, new Date(nowMs - tb.windowSeconds * 1000))
+    // The clock is read again under the lock: another replica may have acted while we waited for it.
+    const lockedMs = Math.max(nowMs, deps.now())
+    const history = await locked.history(key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
     const targetView = { used: history.targetAttempts, max: tb.max, windowSeconds: tb.windowSeconds }
-    if (history.lastAttemptAt !== undefined && nowMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
+    if (policy.cooldownSeconds > 0 && history.lastAttemptAt !== undefined && lockedMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
       const until = new Date(history.lastAttemptAt.getTime() + policy.cooldownSeconds * 1000).toISOString()
       return commit({ outcome: 'skipped', reason: 'COOLDOWN', detail: `last attempt ${history.lastAttemptAt.toISOString()}, cooldown until ${until}`, target, budget: { target: targetView } })
     }
     if (history.targetAttempts >= tb.max) {
       return commit({ outcome: 'skipped', reason: 'TARGET_BUDGET_EXHAUSTED', detail: `${history.targetAttempts} of ${tb.max} attempts used in the last ${tb.windowSeconds} s`, target, budget: { target: targetView } })
     }
-    const globalUsed = await locked.globalAttempts(budgetMode, new Date(nowMs - gb.windowSeconds * 1000))
+    const globalUsed = await locked.globalAttempts(budgetMode, new Date(lockedMs - gb.windowSeconds * 1000))
     const globalView = { used: globalUsed, max: gb.max, windowSeconds: gb.windowSeconds }
     metrics.budgetRemaining.set({ scope: 'global' }, Math.max(0, gb.max - globalUsed))
     if (globalUsed >= gb.max) {
@@ -305,7 +307,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
         return commit({ outcome: f.outcome, reason: f.reason, detail: f.detail, target, budget: { target: targetView, global: globalView } })
       }
     }
-    await locked.recordAttempt({ target: key, fingerprint: input.fingerprint, action, mode: budgetMode, outcome: decision.outcome, at: now, event: { source: event.source, id: event.id } })
+    await locked.recordAttempt({ target: key, fingerprint: input.fingerprint, action, mode: budgetMode, outcome: decision.outcome, at: new Date(lockedMs), event: { source: event.source, id: event.id } })
     metrics.budgetRemaining.set({ scope: 'global' }, Math.max(0, gb.max - globalUsed - 1))
     return commit({
       ...decision,

@@ -25,6 +25,11 @@ export class FakeCluster implements RecoveryCluster {
   readonly events: AuditEvent[] = []
   /** op name → error to throw (once per call while set). */
   readonly failures = new Map<string, Error>()
+  /** Latency of every mutating call: widens the window in which two deciders could race. */
+  delayMs = 0
+  private async slow(): Promise<void> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs))
+  }
 
   private fail(op: string): Promise<void> {
     const err = this.failures.get(op)
@@ -68,14 +73,17 @@ export class FakeCluster implements RecoveryCluster {
     return this.replicaSets.filter((r) => r.metadata?.namespace === namespace)
   }
   async evictPod(namespace: string, name: string, dryRun: boolean): Promise<void> {
+    await this.slow()
     this.calls.push({ op: 'evict', namespace, name, dryRun })
     await this.fail('evict')
   }
   async restartRollout(kind: RestartableKind, namespace: string, name: string, at: string, dryRun: boolean): Promise<void> {
+    await this.slow()
     this.calls.push({ op: 'restart', namespace, name, dryRun, detail: { kind, at } })
     await this.fail('restart')
   }
   async rollbackDeployment(namespace: string, name: string, resourceVersion: string, template: V1PodTemplateSpec, dryRun: boolean): Promise<void> {
+    await this.slow()
     this.calls.push({ op: 'rollback', namespace, name, dryRun, detail: { resourceVersion, template } })
     await this.fail('rollback')
   }
