@@ -7,7 +7,9 @@ import { createRecoveryCluster, RESTARTED_AT, type RecoveryCluster } from '../..
 import { handle } from '../../../functions/auto-recover/handler.js'
 import type { RecoveryMode } from '../../../functions/auto-recover/config.js'
 import type { RecoveryState } from '../../../functions/auto-recover/state.js'
-import { classifiedEvent, ctxOf, dataOf, makeDeps, sharedState } from './helpers.js'
+import { openDatabase } from '../../../shared/db.js'
+import { openRecoveryState } from '../../../functions/auto-recover/state.js'
+import { classifiedEvent, ctxOf, dataOf, makeDeps, sharedState, useCluster } from './helpers.js'
 import { SKIP_REASON, admin, eventually, failingStatuses, impersonating, kubeconfigFromEnv, podsOf, readyStatuses, setPodStatus, unreachable } from './kube-env.js'
 
 const kubeconfig = kubeconfigFromEnv()
@@ -237,6 +239,45 @@ function run(kubeconfig: string): void {
       t.match(dataOf(r), { reason: 'FORBIDDEN', detail: /403 .*cannot create resource "pods\/eviction"/ }, `${mode}: the reason names the missing permission`)
     }
     t.equal((await a.core.readNamespacedPod({ namespace: ns, name: bad })).metadata?.deletionTimestamp, undefined, 'nothing evicted')
+  })
+
+  void t.test('the budget holds across two concurrent instances and a restart (real server, durable state)', async (t) => {
+    const ns = await namespace(t, 'ar-budget')
+    const [bad] = await deploy(ns, 'web', 1, 'ghcr.io/acme/web:1.0.0')
+    if (bad === undefined) throw new Error('pod missing')
+    await setPodStatus(a, ns, bad, failingStatuses('ghcr.io/acme/web:1.0.0'))
+    useCluster(`budget-${suffix}`)
+    const url = process.env.DATABASE_URL
+    const dir = t.testdir()
+    // Two replicas: two pools on PostgreSQL when DATABASE_URL is set; else two handles on one PGlite store.
+    const open = async (name: string): Promise<RecoveryState> =>
+      openRecoveryState(await openDatabase(url === undefined || url === '' ? { dataDir: dir } : { databaseUrl: `${url}${url.includes('?') ? '&' : '?'}application_name=${name}` }))
+    const replicaA = await open('replica-a')
+    const replicaB = await open('replica-b')
+    const policy = 'cooldownSeconds: 0\ntargetBudget: { max: 2, windowSeconds: 3600 }'
+    const replies = await Promise.all([replicaA, replicaB, replicaA].map((s) => handle(podEvent(ns, bad, 'rollout-restart'), ctxOf(deps(s, 'enforce', policy)))))
+    t.same(replies.map((r) => String(dataOf(r).reason)).sort(), ['ACTION_APPLIED', 'ACTION_APPLIED', 'TARGET_BUDGET_EXHAUSTED'])
+    t.equal(replies.find((r) => dataOf(r).reason === 'TARGET_BUDGET_EXHAUSTED')?.severity, 'critical', 'escalation for alert')
+    await replicaA.close()
+    await replicaB.close()
+    // The restart replaced the failing pod (the deployment controller scales unhealthy old pods down);
+    // the new pods crash-loop as well, so the problem is still there after our restart.
+    const current = await eventually('pods of the restarted Deployment', async () => {
+      const p = await podsOf(a, ns, 'app=web')
+      return p.length > 0 ? p : undefined
+    })
+    for (const p of current) await setPodStatus(a, ns, p.metadata?.name ?? '', failingStatuses('ghcr.io/acme/web:1.0.0'))
+    const restarted = await open('replica-c')
+    t.teardown(() => restarted.close())
+    const after = await handle(podEvent(ns, current[0]?.metadata?.name ?? bad, 'rollout-restart'), ctxOf(deps(restarted, 'enforce', policy)))
+    t.match(dataOf(after), { outcome: 'skipped', reason: 'TARGET_BUDGET_EXHAUSTED', budget: { target: { used: 2, max: 2 } } }, 'after a restart the spent budget still counts')
+    const d = await a.apps.readNamespacedDeployment({ namespace: ns, name: 'web' })
+    t.ok((d.metadata?.generation ?? 0) >= 2 && (d.metadata?.generation ?? 0) <= 3, `at most two template changes (generation ${d.metadata?.generation ?? '?'})`)
+    const escalations = await eventually('the escalation Event', async () => {
+      const e = (await auditEvents(ns)).filter((m) => m.includes('attempt budget for this workload is spent'))
+      return e.length >= 2 ? e : undefined
+    })
+    t.equal(escalations.length, 2)
   })
 
   void t.test('API server down: 503 DOWNSTREAM_UNAVAILABLE so the broker retries; nothing recorded', async (t) => {

@@ -266,3 +266,18 @@ void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, u
   r = await handle(classifiedEvent(), ctxOf(deps))
   t.equal(r?.type, 'dev.kubereflex.recovery.performed', 'a failed audit Event does not fail the decision')
 })
+
+void t.test('without `get namespaces` the namespace marks are ignored, workload marks still count', async (t) => {
+  const state = await pgliteState(t)
+  const policyYaml = 'cooldownSeconds: 0'
+  const c = shop({ nsLabels: { 'kube-reflex.dev/auto-recover': 'true' } })
+  c.failures.set('readNamespace', apiError(403, 'namespaces "shop" is forbidden'))
+  let r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(c), policyYaml })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'NOT_OPTED_IN' }, 'the namespace label cannot be seen')
+  const w = shop({ deploymentLabels: { 'kube-reflex.dev/auto-recover': 'true' } })
+  w.failures.set('readNamespace', apiError(403, 'namespaces "shop" is forbidden'))
+  r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(w), policyYaml })))
+  t.match(dataOf(r), { outcome: 'planned', optIn: 'deployment kube-reflex.dev/auto-recover' })
+  w.failures.set('readNamespace', apiError(500, 'etcd down'))
+  await t.rejects(handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(w), policyYaml }))), { code: 'DOWNSTREAM_UNAVAILABLE' })
+})
