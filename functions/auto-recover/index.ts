@@ -1,13 +1,13 @@
 // auto-recover's public surface: the pure handler, its config and policy, and the function the host runs.
 import type { Logger } from 'pino'
 import { openDatabase } from '../../shared/db.js'
-import type { Env } from '../../shared/config.js'
+import { ConfigError, type Env } from '../../shared/config.js'
 import type { ReflexFunction } from '../../shared/host.js'
 import { createRecoveryCluster, type RecoveryCluster } from './cluster.js'
 import { loadConfig, type AutoRecoverConfig } from './config.js'
 import { handle, type AutoRecoverDeps } from './handler.js'
 import { recoveryMetrics } from './metrics.js'
-import { loadPolicyFile } from './policy.js'
+import { loadPolicyFile, PolicyError, type RecoveryPolicy } from './policy.js'
 import { openRecoveryState } from './state.js'
 
 export { handle } from './handler.js'
@@ -63,7 +63,15 @@ export async function createDeps(config: Readonly<AutoRecoverConfig>, overrides:
 /** What `kube-reflex serve auto-recover` runs: config and policy from the environment, validated up front. */
 export async function fromEnv(env: Env, log: Logger): Promise<ReflexFunction> {
   const config = loadConfig(env)
-  const deps = await createDeps(config)
+  let policy: RecoveryPolicy
+  try {
+    policy = loadPolicyFile(config.policyFile)
+  } catch (err) {
+    // A bad policy is bad configuration: the CLI reports ConfigErrors as such, naming the variable.
+    if (err instanceof PolicyError) throw new ConfigError(err.problems.map((p) => `RECOVERY_POLICY_FILE: ${p}`))
+    throw err
+  }
+  const deps = await createDeps(config, { policy })
   log.info({ mode: config.mode, cluster: config.kube?.kind ?? 'none (offline planning)', policy: config.policyFile ?? 'built-in defaults' }, 'auto-recover configured')
   return createAutoRecover(deps)
 }
