@@ -102,11 +102,18 @@ async function countAttempts(q: Queryable, mode: string, since: Date): Promise<n
   return Number(r.rows[0]?.n ?? 0)
 }
 
-export async function openRecoveryState(db: Database): Promise<RecoveryState> {
+/** Longer than any budget window the policy schema allows (7 days), so pruning never changes a decision. */
+export const RETENTION_MS = 8 * 24 * 3600 * 1000
+
+export async function openRecoveryState(db: Database, now: Date = new Date()): Promise<RecoveryState> {
   try {
     await migrate(db, 'recovery', MIGRATIONS)
+    // Bounded tables: at start-up (every scale-from-zero and restart) forget what no window can count.
+    const horizon = new Date(now.getTime() - RETENTION_MS).toISOString()
+    await db.query('DELETE FROM recovery_attempts WHERE attempted_at < $1', [horizon])
+    await db.query('DELETE FROM recovery_decisions WHERE decided_at < $1', [horizon])
   } catch (err) {
-    throw dbError(err, 'migrating auto-recover tables')
+    throw dbError(err, 'preparing auto-recover tables')
   }
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {

@@ -50,6 +50,25 @@ void t.test('cooldown and budget survive a restart (embedded database reopened f
   t.match(dataOf(await handle(classifiedEvent(), ctxOf(cooled))), { reason: 'COOLDOWN' }, 'and so does the cooldown')
 })
 
+void t.test('state older than any budget window is pruned at start-up', async (t) => {
+  useCluster('prune')
+  const dir = t.testdir()
+  const first = await openRecoveryState(await openDatabase({ dataDir: dir }))
+  const old = classifiedEvent()
+  const recent = classifiedEvent()
+  const at = (days: number): Date => new Date(Date.now() - days * 24 * 3600 * 1000)
+  await first.recordDecision(old.source, old.id, old, at(9))
+  await first.recordDecision(recent.source, recent.id, recent, at(6))
+  await first.withTarget('t', (s) => s.recordAttempt({ target: 't', fingerprint: 'f', action: 'restart-pod', mode: 'enforce', outcome: 'performed', at: at(9), event: old }))
+  await first.withTarget('t', (s) => s.recordAttempt({ target: 't', fingerprint: 'f', action: 'restart-pod', mode: 'enforce', outcome: 'performed', at: at(6), event: recent }))
+  await first.close()
+  const second = await openRecoveryState(await openDatabase({ dataDir: dir }))
+  t.teardown(() => second.close())
+  t.equal(await second.decision(old.source, old.id), undefined, '9 days old: gone')
+  t.equal((await second.decision(recent.source, recent.id))?.id, recent.id, '6 days old: kept (a 7-day window still counts it)')
+  t.equal(await second.countGlobal('enforce', at(30)), 1)
+})
+
 void t.test('concurrent events for one target in one instance are serialized (embedded database)', async (t) => {
   useCluster('one-instance')
   const state = await openRecoveryState(await openDatabase({ dataDir: t.testdir() }))
