@@ -69,6 +69,8 @@ const EXPECTED: Readonly<Record<string, readonly Access[]>> = {
     ...allow('get list', 'pods replicasets.apps'),
     ...allow('get patch', 'deployments.apps statefulsets.apps daemonsets.apps'),
     ...allow('create patch', 'events'),
+    ...allow('get', 'namespaces'),
+    ...deny('list watch update patch delete', 'namespaces'),
     ...deny('delete create patch update watch', 'pods'),
     ...deny('list update delete create', 'deployments.apps'),
     ...deny('get list', 'secrets configmaps'),

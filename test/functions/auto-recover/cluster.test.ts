@@ -10,14 +10,11 @@ import type { RecoveryState } from '../../../functions/auto-recover/state.js'
 import { openDatabase } from '../../../shared/db.js'
 import { openRecoveryState } from '../../../functions/auto-recover/state.js'
 import { classifiedEvent, ctxOf, dataOf, makeDeps, sharedState, useCluster } from './helpers.js'
-import { SKIP_REASON, admin, eventually, failingStatuses, impersonating, kubeconfigFromEnv, podsOf, readyStatuses, setPodStatus, unreachable } from './kube-env.js'
+import { admin, eventually, failingStatuses, impersonating, kubeconfigFromEnv, podsOf, readyStatuses, setPodStatus, unreachable } from './kube-env.js'
+import { serviceEnv } from '../../services/env.js'
 
-const kubeconfig = kubeconfigFromEnv()
-if (kubeconfig === undefined) {
-  t.plan(0, SKIP_REASON) // reported as a skip with the reason, never as a pass
-} else {
-  run(kubeconfig)
-}
+// The real API server: KUBECONFIG from the environment, else started for this file by the services layer.
+run(kubeconfigFromEnv() ?? (await serviceEnv('kubernetes')))
 
 function run(kubeconfig: string): void {
   const a = admin(kubeconfig)

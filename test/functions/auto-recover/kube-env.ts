@@ -1,7 +1,6 @@
 // The real kube-apiserver for auto-recover's integration tests, and small helpers to drive it.
-// KUBECONFIG comes from the environment (`eval "$(npm run -s services -- start kubernetes)"` in the
-// test-services layer, or CI). Until that layer is merged into this branch the tests that need it skip
-// with the reason; they never pass without a server.
+// KUBECONFIG comes from the environment (`npm test`, `eval "$(npm run -s services -- start kubernetes)"`,
+// or your own cluster); otherwise the tests start the server through the test-services layer.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AppsV1Api, CoreV1Api, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node'
@@ -11,8 +10,6 @@ export function kubeconfigFromEnv(): string | undefined {
   const v = process.env.KUBECONFIG
   return v === undefined || v === '' ? undefined : v
 }
-
-export const SKIP_REASON = 'KUBECONFIG not set: start the real kube-apiserver with `eval "$(npm run -s services -- start kubernetes)"` (test-services layer)'
 
 export interface Admin {
   readonly kc: KubeConfig

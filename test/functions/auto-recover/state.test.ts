@@ -2,6 +2,7 @@
 // database reopened from disk) and across two concurrent instances (two connection pools on one
 // PostgreSQL server, i.e. two replicas), because work on a target is serialized by an advisory lock.
 import t from 'tap'
+import { serviceEnv } from '../../services/env.js'
 import type { Test } from 'tap'
 import { openDatabase } from '../../../shared/db.js'
 import { handle } from '../../../functions/auto-recover/handler.js'
@@ -76,10 +77,8 @@ void t.test('concurrent events for one target in one instance are serialized (em
   await concurrently(t, state, state)
 })
 
-const url = process.env.DATABASE_URL
-const noPostgres = url === undefined || url === '' ? 'DATABASE_URL not set: start PostgreSQL with `eval "$(npm run -s services -- start postgres)"` (test-services layer)' : false
-void t.test('two instances on one PostgreSQL server never exceed the budget together', { skip: noPostgres }, async (t) => {
-  if (url === undefined) throw new Error('unreachable: skipped without DATABASE_URL')
+void t.test('two instances on one PostgreSQL server never exceed the budget together', async (t) => {
+  const url = await serviceEnv('postgres')
   useCluster(`replicas-${process.pid}-${Date.now()}`)
   const sep = url.includes('?') ? '&' : '?'
   // Two pools (the database handle is shared per URL in a process, so the URLs differ): two replicas.
