@@ -3,15 +3,17 @@
 // retried by the broker with backoff.
 import { ReflexError } from '../../shared/errors.js'
 
+// The codes are the shared catalogue's (so callers get its safe public message and the failure metric
+// uses the stable names); what differs is the internal message that is logged.
 export const ALERT_ERRORS = {
   /** A sink answered 429: the broker should come back after the sink's Retry-After. */
-  SINK_RATE_LIMITED: 429,
+  SINK_RATE_LIMITED: 'DOWNSTREAM_RATE_LIMITED',
   /** A sink answered 5xx, timed out or was unreachable. */
-  SINK_UNAVAILABLE: 503,
+  SINK_UNAVAILABLE: 'DOWNSTREAM_UNAVAILABLE',
   /** Another replica holds the claim on this event's notification and has not finished yet. */
-  DELIVERY_IN_PROGRESS: 503,
+  DELIVERY_IN_PROGRESS: 'DOWNSTREAM_UNAVAILABLE',
 } as const
 
-export function alertError(code: keyof typeof ALERT_ERRORS, message: string, retryAfterSeconds: number): ReflexError {
-  return new ReflexError(code, message, { status: ALERT_ERRORS[code], retryAfterSeconds })
+export function alertError(kind: keyof typeof ALERT_ERRORS, message: string, retryAfterSeconds: number): ReflexError {
+  return new ReflexError(ALERT_ERRORS[kind], message, { retryAfterSeconds })
 }

@@ -102,7 +102,7 @@ void t.test('a claim whose replica died is taken over after its lease', async (t
   const id = decision.decisions[0]?.notifications[0]?.id ?? ''
   t.ok(await store.claim(id, 'dead-replica', now, 30_000), 'the dead replica held the claim')
   const busy = await alert.handle(ev, ctx()).catch((e: unknown) => e)
-  t.match(busy, { status: 503, code: 'DELIVERY_IN_PROGRESS' }, 'while the lease runs, the broker is asked to retry')
+  t.match(busy, { status: 503, code: 'DOWNSTREAM_UNAVAILABLE' }, 'while the lease runs, the broker is asked to retry')
   t.ok(((busy as { retryAfterSeconds?: number }).retryAfterSeconds ?? 0) >= 29, 'after about the lease')
   t.equal(hook.requests.length, 0)
   now += 31_000
