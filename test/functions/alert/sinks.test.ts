@@ -70,7 +70,7 @@ void t.test('Teams Adaptive Card', (t) => {
 })
 
 void t.test('PagerDuty events', (t) => {
-  const [trigger] = pagerdutyEvents('KEY', msg('firing')) as Record<string, unknown>[]
+  const [trigger] = pagerdutyEvents('KEY', msg('firing'))
   t.match(trigger, { routing_key: 'KEY', event_action: 'trigger', dedup_key: 'fp-shop-deployment-checkout-crashloop', payload: { severity: 'critical', source: 'prod-eu-1/shop/Deployment/checkout', class: 'crashloop' } })
   t.same(pagerdutyEvents('KEY', msg('resolved')), [{ routing_key: 'KEY', event_action: 'resolve', dedup_key: 'fp-shop-deployment-checkout-crashloop' }])
   const esc = subject(escalationEvent())
