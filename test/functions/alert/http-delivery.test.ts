@@ -84,4 +84,5 @@ void t.test('Retry-After: seconds or HTTP-date, capped', (t) => {
   t.equal(parseRetryAfter(new Date(Date.now() + 20_000).toUTCString()), 20)
   t.equal(parseRetryAfter('soon'), undefined)
   t.equal(parseRetryAfter(undefined), undefined)
+  t.end()
 })

@@ -13,7 +13,8 @@ import { classifiedEvent, ctx, WEBHOOK_SECRET } from './fixtures.js'
 import { startReceiver, type Receiver } from './receivers/index.js'
 
 function env(hook: Receiver, extra: Record<string, string> = {}): Record<string, string> {
-  return { ALERT_ALLOW_HOSTS: '127.0.0.1', ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET, ...extra }
+  // Generous claim wait: on a loaded test machine the replica holding a claim may need seconds.
+  return { ALERT_ALLOW_HOSTS: '127.0.0.1', ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET, ALERT_CLAIM_WAIT_MS: '60000', ALERT_CLAIM_LEASE_MS: '120000', ...extra }
 }
 
 async function concurrentReplicas(t: Test, dbA: Database, dbB: Database): Promise<void> {

@@ -10,6 +10,7 @@ void t.test('special-purpose addresses are blocked, public ones are not', (t) =>
   t.ok(isBlockedAddress('not-an-ip'))
   t.equal(embeddedIpv4('::ffff:7f00:1'), '127.0.0.1')
   t.equal(embeddedIpv4('2001:db8::1'), undefined)
+  t.end()
 })
 
 void t.test('ALERT_ALLOW_HOSTS: hosts, addresses and CIDRs; bad entries are reported', (t) => {
@@ -26,6 +27,7 @@ void t.test('ALERT_ALLOW_HOSTS: hosts, addresses and CIDRs; bad entries are repo
   t.ok(isAllowed('x', 'fd12::1', allow))
   t.notOk(isAllowed('x', '169.254.169.254', allow))
   t.same(parseAllowList('10.0.0.0/33, not a host!, 1.2.3.4/x').problems.length, 3)
+  t.end()
 })
 
 function fakeDns(answers: Record<string, { address: string; family: number }[]>): { resolver: LookupFn; asked: string[] } {
