@@ -1,0 +1,98 @@
+// loadConfig: shortcuts, routes file, defaults, and errors that name the variable but never the secret.
+import t from 'tap'
+import { loadConfig } from '../../../functions/alert/config.js'
+import { ConfigError } from '../../../shared/config.js'
+import { WEBHOOK_SECRET } from './fixtures.js'
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message
+    throw err
+  }
+  return ''
+}
+
+void t.test('nothing configured → one default route to the console sink', (t) => {
+  const c = loadConfig({})
+  t.same([...c.routing.sinks.keys()], ['console'])
+  t.equal(c.routing.routes.length, 1)
+  t.same(c.routing.routes[0]?.sinks, ['console'])
+  t.equal(c.routing.routes[0]?.groupWindowMs, 600_000)
+  t.equal(c.routing.routes[0]?.repeatIntervalMs, 1_800_000)
+  t.equal(c.timeoutMs, 10_000)
+  t.equal(c.allow.empty, true)
+  t.end()
+})
+
+void t.test('shortcuts make one route to every configured sink', (t) => {
+  const c = loadConfig({
+    ALERT_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/abc',
+    ALERT_WEBHOOK_URL: 'https://hooks.example.com/in',
+    ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    ALERT_PAGERDUTY_ROUTING_KEY: 'k'.repeat(32),
+    ALERT_TEAMS_WEBHOOK_URL: 'https://example.webhook.office.com/x',
+    ALERT_REPEAT_INTERVAL: '1h30m',
+    ALERT_SEND_RESOLVED: 'true',
+  })
+  t.same([...c.routing.sinks.keys()], ['slack', 'webhook', 'pagerduty', 'teams'])
+  t.equal(c.routing.sinks.get('pagerduty')?.url?.toString(), 'https://events.pagerduty.com/v2/enqueue')
+  t.same(c.routing.sinks.get('slack')?.rate, { perSecond: 1, burst: 3 })
+  t.equal(c.routing.routes[0]?.repeatIntervalMs, 5_400_000)
+  t.equal(c.routing.routes[0]?.sendResolved, true)
+  t.end()
+})
+
+void t.test('every problem is reported, naming the variable, never the value', (t) => {
+  const msg = errorOf(() =>
+    loadConfig({
+      ALERT_SLACK_WEBHOOK_URL: 'not a url /T0/B0/SECRETPATH',
+      ALERT_WEBHOOK_SECRET: 'TOPSECRETVALUE',
+      ALERT_GROUP_WINDOW: 'soon',
+      ALERT_ALLOW_HOSTS: '10.0.0.0/40',
+      ALERT_TIMEOUT_MS: '5',
+    }),
+  )
+  for (const name of ['ALERT_SLACK_WEBHOOK_URL', 'ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not', 'ALERT_GROUP_WINDOW', 'ALERT_ALLOW_HOSTS', 'ALERT_TIMEOUT_MS']) t.match(msg, name)
+  t.notMatch(msg, /SECRETPATH|TOPSECRETVALUE/)
+  t.match(errorOf(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://h.example/x', ALERT_WEBHOOK_SECRET: 'c2hvcnQ=' })), /at least 16 bytes/)
+  t.match(errorOf(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://h.example/x' })), /needs a signing secret/)
+  t.match(errorOf(() => loadConfig({ ALERT_TIMEOUT_MS: '20000', ALERT_CLAIM_LEASE_MS: '15000' })), /ALERT_CLAIM_LEASE_MS must be longer/)
+  t.end()
+})
+
+void t.test('routes file: loaded, validated, credentials only by env reference', (t) => {
+  const dir = t.testdir({
+    'ok.yaml': `
+defaults: { repeatInterval: 2h }
+sinks:
+  - { name: team, type: slack, urlFromEnv: TEAM_URL, rateLimit: { perSecond: 0.5, burst: 2 } }
+  - { name: pd, type: pagerduty, routingKeyFromEnv: PD_KEY }
+routes:
+  - { name: a, match: { severity: critical }, sinks: [team, pd], groupWindow: 90s }
+  - { name: b, sinks: [team] }
+`,
+    'bad.yaml': `
+sinks:
+  - { name: team, type: slack, url: "https://hooks.slack.com/services/INLINESECRET" }
+  - { name: hook, type: webhook, urlFromEnv: UNSET_VAR }
+  - { name: x, type: carrier-pigeon }
+routes:
+  - { name: a, sinks: [nope], match: { colour: red }, groupWindow: often }
+unexpected: 1
+`,
+    'broken.yaml': 'sinks: [',
+  })
+  const c = loadConfig({ ALERT_ROUTES_FILE: `${dir}/ok.yaml`, TEAM_URL: 'https://hooks.slack.com/services/T/B/x', PD_KEY: 'key', ALERT_PAGERDUTY_URL: 'http://127.0.0.1:9/v2/enqueue' })
+  t.same(c.routing.sinks.get('team')?.rate, { perSecond: 0.5, burst: 2 })
+  t.equal(c.routing.sinks.get('pd')?.url?.toString(), 'http://127.0.0.1:9/v2/enqueue')
+  t.equal(c.routing.routes[0]?.groupWindowMs, 90_000)
+  t.equal(c.routing.routes[1]?.repeatIntervalMs, 7_200_000, 'file defaults apply')
+  const msg = errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/bad.yaml` }))
+  for (const p of ['credentials come from the environment only', 'UNSET_VAR is not set', 'type must be one of', "unknown sink 'nope'", 'match.colour is not a known matcher', 'groupWindow must be a duration', "unknown key 'unexpected'"]) t.match(msg, p)
+  t.notMatch(msg, /INLINESECRET/)
+  t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/broken.yaml` })), /ALERT_ROUTES_FILE/)
+  t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/missing.yaml` })), /ALERT_ROUTES_FILE/)
+  t.end()
+})
