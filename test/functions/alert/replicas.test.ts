@@ -1,8 +1,9 @@
 // Scale-out and restarts: two alert instances over the same database handle the same events at the same
 // time and exactly one notification goes out per problem; state survives closing and reopening the store.
-// Runs against PGlite (two instances in one process sharing it) and, when DATABASE_URL is set, against a
+// Runs against PGlite (two instances in one process sharing it) and against a real PostgreSQL server (DATABASE_URL, else started by the test-services layer), in a schema of its own, as
 // real PostgreSQL server (two instances, each with its own connection pool).
 import t, { type Test } from 'tap'
+import { isolatedDatabaseUrl } from '../../helpers/pg-schema.js'
 import { createAlert, loadConfig, type AlertFunction } from '../../../functions/alert/index.js'
 import { EVENT_TYPES } from '../../../shared/contracts.js'
 import { openDatabase, type Database } from '../../../shared/db.js'
@@ -56,9 +57,9 @@ void t.test('two replicas on one PGlite database', async (t) => {
   await concurrentReplicas(t, db, db)
 })
 
-const databaseUrl = process.env.DATABASE_URL ?? ''
-void t.test('two replicas on one PostgreSQL server', { skip: databaseUrl === '' ? 'DATABASE_URL not set: the real-PostgreSQL variant needs the test-services layer' : false }, async (t) => {
-  const url = databaseUrl
+void t.test('two replicas on one PostgreSQL server', async (t) => {
+  // The real server (DATABASE_URL, else started by the services layer), in a schema of this test's own.
+  const url = await isolatedDatabaseUrl(t)
   // Two handles on the same URL share one pool in-process; a second pool needs a distinct key.
   const a = await openDatabase({ databaseUrl: url })
   const b = await openDatabase({ databaseUrl: `${url}${url.includes('?') ? '&' : '?'}application_name=alert-replica-b` })

@@ -2,7 +2,7 @@
 // database reopened from disk) and across two concurrent instances (two connection pools on one
 // PostgreSQL server, i.e. two replicas), because work on a target is serialized by an advisory lock.
 import t from 'tap'
-import { serviceEnv } from '../../services/env.js'
+import { isolatedDatabaseUrl } from '../../helpers/pg-schema.js'
 import type { Test } from 'tap'
 import { openDatabase } from '../../../shared/db.js'
 import { handle } from '../../../functions/auto-recover/handler.js'
@@ -78,7 +78,7 @@ void t.test('concurrent events for one target in one instance are serialized (em
 })
 
 void t.test('two instances on one PostgreSQL server never exceed the budget together', async (t) => {
-  const url = await serviceEnv('postgres')
+  const url = await isolatedDatabaseUrl(t)
   useCluster(`replicas-${process.pid}-${Date.now()}`)
   const sep = url.includes('?') ? '&' : '?'
   // Two pools (the database handle is shared per URL in a process, so the URLs differ): two replicas.
