@@ -33,12 +33,17 @@ export async function loadDashboard(): Promise<Map<string, Asset>> {
 
 export function mountDashboard(router: Router, files: Map<string, Asset>): void {
   for (const [route, asset] of files) {
-    router.get(route, (_req, res) => {
+    router.get(route, (req, res) => {
       res.setHeader('Content-Type', asset.type)
       // The HTML may change with a release; vendored and app assets are small, revalidate cheaply.
       res.setHeader('Cache-Control', 'no-cache')
       res.setHeader('X-Content-Type-Options', 'nosniff')
-      if (route === '/') res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
+      if (route === '/') {
+        res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
+        // Asset and API paths follow the mount point: '' for the function's own Service, '/persist' in `serve all`.
+        res.end(asset.body.toString('utf8').replaceAll('{{BASE}}', req.baseUrl))
+        return
+      }
       res.end(asset.body)
     })
   }
