@@ -5,6 +5,7 @@ import { UsageError } from './io.js'
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
+  replay: { summary: 're-send stored (--from-db) or recorded (--from FILE) events to a broker or function', load: async () => (await import('./commands/replay.js')).replayCommand },
 }
 
 export function usage(): string {

@@ -129,6 +129,12 @@ export async function listEvents(db: Queryable, filter: EventFilter, page: Page,
   return paginate(rows.rows, page.limit, toStored, (r) => encodeCursor(r.occurred_at, String(r.seq)))
 }
 
+export async function countEvents(db: Queryable, filter: EventFilter): Promise<number> {
+  const w = eventWhere(filter)
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM persist_events ${w.sql}`, w.params)
+  return Number(r.rows[0]?.n ?? 0)
+}
+
 function paginate<R, T>(rows: R[], limit: number, map: (r: R) => T, cursorOf: (r: R) => string): PageOf<T> {
   const more = rows.length > limit
   const pageRows = more ? rows.slice(0, limit) : rows
