@@ -72,7 +72,7 @@ export function createPersist(config: Readonly<PersistSettings>, parts: PersistP
     },
     ready: () => store.ping(),
     async close() {
-      retention.stop()
+      await retention.stop()
       await store.drain()
       await relay?.stop()
       await store.db.close()

@@ -37,8 +37,10 @@ export class Retention {
     }
   }
 
-  stop(): void {
+  /** Stops the timer and waits for a prune under way, so the database is not closed beneath it. */
+  async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    await this.running
   }
 }
