@@ -1,5 +1,6 @@
 // `kube-reflex replay`: re-sends stored events (the persist store) or a recording (NDJSON of CloudEvents)
 // to a broker or a function, in binary content mode with the original attributes, oldest first.
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -19,6 +20,9 @@ Sources:
                          store under KUBE_REFLEX_DATA_DIR (default ./.kube-reflex)
       --from <file>      an NDJSON recording, one CloudEvent (JSON format) per line
 
+The embedded store belongs to one process: stop persist (kube-reflex dev/serve)
+before replaying from it, or use DATABASE_URL.
+
 Options:
       --to <url>         where to send (a Broker ingress or a function)
       --since <time>     only events that occurred at or after: RFC 3339 or 15m, 6h, 7d
@@ -32,6 +36,11 @@ Options:
 Progress goes to stderr; the final count to stdout. Exit code 1 if any event
 was not accepted.
 `
+
+/** A source that cannot be read: reported as one line, exit code 1. */
+export class ReplayError extends Error {
+  override readonly name = 'ReplayError'
+}
 
 const FILTER_KEYS = ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'type', 'q'] as const
 
@@ -225,13 +234,17 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
       import('../../functions/persist/store-read.js'),
       import('../../functions/persist/query-params.js'),
     ])
-    const db = await openDatabase({ databaseUrl: io.env.DATABASE_URL || undefined, dataDir: resolve(io.cwd, io.env.KUBE_REFLEX_DATA_DIR || '.kube-reflex') })
+    const databaseUrl = io.env.DATABASE_URL || undefined
+    const dataDir = resolve(io.cwd, io.env.KUBE_REFLEX_DATA_DIR || '.kube-reflex')
+    // Opening a missing embedded store would create an empty one: say what is wrong instead.
+    if (databaseUrl === undefined && !existsSync(resolve(dataDir, 'db'))) throw new ReplayError(`no event store under ${dataDir} (set KUBE_REFLEX_DATA_DIR or DATABASE_URL)`)
+    const db = await openDatabase({ databaseUrl, dataDir })
     close = () => db.close()
     try {
       total = await countEvents(db, options.filter)
     } catch (err) {
       await close()
-      throw new Error('cannot read the event store (has persist run against this database?)', { cause: err })
+      throw new ReplayError('cannot read the event store (has persist run against this database?)', { cause: err })
     }
     const filter = options.filter
     events = (async function* () {
@@ -274,7 +287,14 @@ export const replayCommand: Command = async (argv: string[], io: CommandIO) => {
     io.stdout.write(REPLAY_HELP)
     return 0
   }
-  const result = await replay(options, io, { fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })
+  let result: ReplayResult
+  try {
+    result = await replay(options, io, { fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })
+  } catch (err) {
+    if (!(err instanceof ReplayError) && !(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err
+    io.stderr.write(`kube-reflex replay: ${err.message}\n`)
+    return 1
+  }
   const total = result.sent + result.rejected + result.failed
   io.stdout.write(`replayed ${result.sent} of ${total} events to ${options.to.origin}${options.to.pathname}` + `${result.rejected > 0 ? `, ${result.rejected} rejected` : ''}${result.failed > 0 ? `, ${result.failed} failed` : ''}${result.invalid > 0 ? `, ${result.invalid} invalid lines skipped` : ''}\n`)
   return result.rejected + result.failed + result.invalid > 0 ? 1 : 0

@@ -5,7 +5,7 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { main } from '../../../cli/main.js'
@@ -139,6 +139,14 @@ void t.test('usage errors exit 2 with a message', async (t) => {
     t.equal(await main(['replay', ...args], cli), 2, args.join(' '))
     t.match(cli.err(), message)
   }
+  const empty = t.testdir()
+  const none = io({ KUBE_REFLEX_DATA_DIR: 'nowhere' }, empty)
+  t.equal(await main(['replay', '--from-db', '--to', 'http://127.0.0.1:9/'], none), 1, 'no store: exit 1')
+  t.match(none.err(), /kube-reflex replay: no event store under .*nowhere \(set KUBE_REFLEX_DATA_DIR or DATABASE_URL\)/)
+  t.notOk(existsSync(join(empty, 'nowhere')), 'and none is created')
+  const nofile = io({}, empty)
+  t.equal(await main(['replay', '--from', 'missing.ndjson', '--to', 'http://127.0.0.1:9/'], nofile), 1)
+  t.match(nofile.err(), /kube-reflex replay: ENOENT/)
   const help = io({}, process.cwd())
   t.equal(await main(['replay', '--help'], help), 0)
   t.match(help.out(), /Usage: kube-reflex replay \(--from-db \| --from FILE\) --to URL/)
