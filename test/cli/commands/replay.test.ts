@@ -15,6 +15,9 @@ import { eachBackend, startPersist } from '../../functions/persist/backends.js'
 import { history } from '../../functions/persist/fixtures.js'
 import { dataOf, occurredAt, seed } from '../../functions/persist/seed.js'
 
+// Opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 function io(env: Record<string, string | undefined>, cwd: string): CommandIO & { out: () => string; err: () => string } {
   const stdout = new PassThrough()
   const stderr = new PassThrough()

@@ -13,6 +13,9 @@ import type { OutboxMessage } from '../../../functions/persist/archive.js'
 import { eachBackend, startPersist } from './backends.js'
 import { history } from './fixtures.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const NOW = new Date('2026-11-27T12:00:00Z')
 
 async function deliver(url: string, events: readonly CloudEventV1[]): Promise<void> {

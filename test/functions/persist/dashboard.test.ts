@@ -8,6 +8,9 @@ import type { CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from './backends.js'
 import { dataOf, occurredAt, seed } from './seed.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const SHOTS = resolve(import.meta.dirname, '../../../.tap/screenshots')

@@ -7,6 +7,9 @@ import { silentLogger } from '../../../shared/logger.js'
 import { fromEnv } from '../../../functions/persist/index.js'
 import { history } from './fixtures.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const HOST = { port: 0, host: '127.0.0.1', bodyLimitBytes: 1 << 20, shutdownGraceMs: 1000 }
 
 void t.test('fromEnv: embedded store under KUBE_REFLEX_DATA_DIR, data survives a restart', async (t) => {

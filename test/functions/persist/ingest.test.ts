@@ -12,6 +12,9 @@ import { eachBackend, openMigrated, startPersist } from './backends.js'
 import { loadMigrations } from '../../../functions/persist/index.js'
 import { migrate } from '../../../shared/db.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const NOW = new Date('2026-11-27T10:00:00Z')
 
 async function post(url: string, event: CloudEventV1, mode: 'binary' | 'structured' = 'binary'): Promise<Response> {

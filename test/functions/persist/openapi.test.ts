@@ -11,6 +11,9 @@ import { classified } from './fixtures.js'
 import { eachBackend, startPersist } from './backends.js'
 import { seed } from './seed.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const NOW = new Date('2026-11-27T12:00:00Z')
 
 interface Operation {

@@ -7,6 +7,9 @@ import { Retention } from '../../../functions/persist/retention.js'
 import { eachBackend, openMigrated } from './backends.js'
 import { history } from './fixtures.js'
 
+// Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
+t.setTimeout(600_000)
+
 const NOW = new Date('2026-11-27T12:00:00Z')
 
 eachBackend(t, 'prune removes history older than the retention window, and only that', async (t, backend) => {
