@@ -31,7 +31,15 @@ export async function loadDashboard(): Promise<Map<string, Asset>> {
   return out
 }
 
-export function mountDashboard(router: Router, files: Map<string, Asset>): void {
+export interface DashboardMount {
+  /**
+   * Where the page finds the query API, when not beside it (`<mount>/api/v1`): e.g. `serve all` may serve
+   * the dashboard at / while persist's API lives under /persist/api/v1.
+   */
+  readonly apiPath?: string
+}
+
+export function mountDashboard(router: Router, files: Map<string, Asset>, options: DashboardMount = {}): void {
   for (const [route, asset] of files) {
     router.get(route, (req, res) => {
       res.setHeader('Content-Type', asset.type)
@@ -41,7 +49,8 @@ export function mountDashboard(router: Router, files: Map<string, Asset>): void 
       if (route === '/') {
         res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
         // Asset and API paths follow the mount point: '' for the function's own Service, '/persist' in `serve all`.
-        res.end(asset.body.toString('utf8').replaceAll('{{BASE}}', req.baseUrl))
+        const api = options.apiPath ?? `${req.baseUrl}/api/v1`
+        res.end(asset.body.toString('utf8').replaceAll('{{API}}', api).replaceAll('{{BASE}}', req.baseUrl))
         return
       }
       res.end(asset.body)

@@ -24,6 +24,8 @@ export { listEvents, countEvents, getEvent, listPodEvents, listProblems, stats, 
 export { parseEventsQuery } from './query-params.js'
 export { matchesFilter } from './record-filter.js'
 export { OutboxRelay, kafkaPublisher } from './archive.js'
+export { loadDashboard, mountDashboard } from './dashboard.js'
+export type { DashboardMount } from './dashboard.js'
 export type { PersistConfig } from './config.js'
 export type { PersistDeps, PersistContext } from './handler.js'
 export type { EventRecord } from './record.js'
