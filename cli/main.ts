@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   dev: { summary: 'run the whole pipeline locally behind a Knative-style broker', load: async () => (await import('./commands/dev.js')).dev },
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
   validate: { summary: 'check the Knative manifests, Triggers and func.yaml files', load: async () => (await import('./commands/validate.js')).validate },
+  replay: { summary: 're-send stored (--from-db) or recorded (--from FILE) events to a broker or function', load: async () => (await import('./commands/replay.js')).replayCommand },
 }
 
 export function usage(): string {
