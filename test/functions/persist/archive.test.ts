@@ -3,6 +3,7 @@
 // re-publishes (a duplicate that consumers collapse on (source, id)), and against a real Kafka broker the
 // records are CloudEvents in the Kafka binary binding keyed by fingerprint.
 import t from 'tap'
+import { serviceEnv } from '../../services/env.js'
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
 import { CloudEvent, Kafka as CeKafka, type Message } from 'cloudevents'
@@ -98,9 +99,9 @@ eachBackend(t, 'a failed publish gives the rows back for the next round', async 
   await relay.stop()
 })
 
-const brokers = process.env.KAFKA_BROKERS
-void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash duplicates collapse', { skip: brokers === undefined || brokers === '' ? 'KAFKA_BROKERS not set: the real-Kafka variant needs the services layer (start kafka)' : false }, async (t) => {
-  const list = (brokers ?? '').split(',')
+void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash duplicates collapse', async (t) => {
+  // KAFKA_BROKERS when set, else a broker started for this file by the services layer.
+  const list = (await serviceEnv('kafka')).split(',')
   const topic = `kube-reflex-archive-${randomBytes(4).toString('hex')}`
   const kafka = new kafkajs.Kafka({ clientId: 'persist-archive-test', brokers: list, logLevel: kafkajs.logLevel.NOTHING })
   const admin = kafka.admin()

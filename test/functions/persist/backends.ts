@@ -1,9 +1,8 @@
-// The same suites run against both backends: the embedded PGlite (always) and a real PostgreSQL server
-// (when DATABASE_URL is set; the lead wires the services layer into `npm test`). Each PostgreSQL test gets
-// its own schema through the connection's search_path, so suites never see each other's rows.
-import { randomBytes } from 'node:crypto'
-import pg from 'pg'
+// The same suites run against both backends: the embedded PGlite and a real PostgreSQL server (DATABASE_URL,
+// else started through the test-services layer). Each PostgreSQL test gets its own schema through the
+// connection's search_path, so suites never see each other's rows.
 import type { Test } from 'tap'
+import { isolatedDatabaseUrl } from '../../helpers/pg-schema.js'
 import { openDatabase, migrate, type Database } from '../../../shared/db.js'
 import { silentLogger } from '../../../shared/logger.js'
 import { createHost, type Host } from '../../../shared/host.js'
@@ -19,39 +18,15 @@ export interface Backend {
   readonly options: { databaseUrl?: string; dataDir?: string }
 }
 
-/** Runs `fn` once per backend as subtests; the PostgreSQL one is skipped, with the reason, without DATABASE_URL. */
-export function eachBackend(t: Test, name: string, fn: (t: Test, backend: Backend) => Promise<void>, postgresMissing?: string): void {
+/** Runs `fn` once per backend as subtests: PGlite, and the real PostgreSQL server in a schema of its own. */
+export function eachBackend(t: Test, name: string, fn: (t: Test, backend: Backend) => Promise<void>): void {
   void t.test(`${name} [pglite]`, async (t) => {
     await fn(t, { name: 'pglite', options: { dataDir: t.testdir() } })
   })
-  const url = process.env.DATABASE_URL
-  const skip =
-    url === undefined || url === ''
-      ? 'DATABASE_URL not set: the real-PostgreSQL variant needs the services layer (eval "$(npm run -s services -- start postgres)")'
-      : postgresMissing
-  void t.test(`${name} [postgres]`, { skip: skip ?? false }, async (t) => {
-    if (url === undefined) return
-    const schema = `t_${randomBytes(6).toString('hex')}`
-    await adminQuery(url, `CREATE SCHEMA ${schema}`)
-    t.teardown(() => adminQuery(url, `DROP SCHEMA ${schema} CASCADE`))
-    await fn(t, { name: 'postgres', options: { databaseUrl: withSearchPath(url, schema) } })
+  void t.test(`${name} [postgres]`, async (t) => {
+    // DATABASE_URL when set (npm test, your own server), else started for this file by the services layer.
+    await fn(t, { name: 'postgres', options: { databaseUrl: await isolatedDatabaseUrl(t) } })
   })
-}
-
-function withSearchPath(url: string, schema: string): string {
-  const u = new URL(url)
-  u.searchParams.set('options', `-c search_path=${schema}`)
-  return u.toString()
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
 }
 
 export async function openMigrated(backend: Backend): Promise<Database> {

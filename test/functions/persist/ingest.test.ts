@@ -2,9 +2,7 @@
 // delivery, ack after commit, group commit, 503 while the database is down and nothing lost after,
 // projections (pod_events_view, problems, counts) kept in the same transaction, and the dead-letter sink.
 import t, { type Test } from 'tap'
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { startServices } from '../../../scripts/test-services/index.mjs'
 import { toBinary, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { openDatabase, type Database, type Queryable, type QueryResult, type Transaction } from '../../../shared/db.js'
 import { alertReply, classified, recoveryReply } from './fixtures.js'
@@ -152,16 +150,9 @@ interface PostgresControl {
   shutdown(): Promise<void>
 }
 
-/** A PostgreSQL server of our own to stop and start, from the services layer once it is merged. */
-const SERVICES_LAYER = resolve(import.meta.dirname, '../../../scripts/test-services/index.mjs')
-
+/** A PostgreSQL server of our own (never the shared one) to stop and start, from the services layer. */
 async function ownPostgres(t: Test): Promise<PostgresControl> {
-  const layer = SERVICES_LAYER
-  interface Layer {
-    startServices(names: string[], o: { reuseEnv: boolean; log: (l: string) => void }): Promise<{ services: { postgres?: { url: string; stop(): Promise<void>; start(): Promise<void> } }; stop(): Promise<void> }>
-  }
-  const mod = (await import(pathToFileURL(layer).href)) as Layer
-  const running = await mod.startServices(['postgres'], { reuseEnv: false, log: (l) => t.comment(l) })
+  const running = await startServices(['postgres'], { reuseEnv: false, log: (l: string) => t.comment(l) })
   const pgHandle = running.services.postgres
   if (pgHandle === undefined) throw new Error('services layer started no postgres')
   return { url: pgHandle.url, stop: () => pgHandle.stop(), start: () => pgHandle.start(), shutdown: () => running.stop() }
@@ -208,7 +199,7 @@ eachBackend(t, 'database down mid-stream: 503 with Retry-After, then every event
   }
   t.equal(await count(db, 'SELECT count(*) AS n FROM persist_events'), 30, 'nothing lost, nothing doubled')
   t.equal(await count(db, 'SELECT occurrences AS n FROM persist_problems'), 30)
-}, existsSync(SERVICES_LAYER) ? undefined : 'stopping PostgreSQL needs the services layer (scripts/test-services) merged into this branch')
+})
 
 eachBackend(t, 'dead-letter sink stores the failed event with Knative error extensions and counts it', async (t, backend) => {
   const { url, db } = await startPersist(t, backend)
