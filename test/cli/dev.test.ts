@@ -101,7 +101,7 @@ void t.test('without --once: serves until stopped, tells when everything is deli
   })
   t.equal(res.code, 0, res.stderr)
   t.match(res.stdout, /received 4 \| classified/)
-  t.match(res.stdout, /all input delivered; Ctrl-C to stop/)
+  t.match(res.stdout, /all input delivered.*Ctrl-C to stop/)
   t.match(res.stdout, /done: received 4/)
 })
 

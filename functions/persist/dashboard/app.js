@@ -1,6 +1,5 @@
 // kube-reflex dashboard: reads the query API (same origin, path relative to where persist is mounted) and
 // renders with plain DOM calls — every value from the API goes in through textContent, never as HTML.
-/* global document, window, fetch, sessionStorage, URLSearchParams, FormData, uPlot */
 'use strict'
 
 const API = document.currentScript.dataset.api

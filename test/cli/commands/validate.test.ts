@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream'
 import path from 'node:path'
+import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parseOptions, validate } from '../../../cli/commands/validate.js'
 import { UsageError, type CommandIO } from '../../../cli/io.js'
@@ -46,14 +47,16 @@ void t.test('a broken bundle: file:line errors and exit 1', async (t) => {
   const dir = t.testdir()
   await copyBundle(dir)
   await edit(dir, 'triggers/alert.yaml', 'backoffDelay: PT1S', 'backoffDelay: 1s')
+  const line = (await readFile(path.join(dir, 'triggers/alert.yaml'), 'utf8')).split('\n').findIndex((l) => l.includes('backoffDelay: 1s')) + 1
+  t.ok(line > 0)
   const c = io(dir)
   t.equal(await validate([], c.io), 1)
-  t.match(c.out(), /^triggers\/alert\.yaml:24:5: error: backoffDelay "1s" is not an ISO-8601 duration .*\[duration\]$/m)
+  t.match(c.out(), new RegExp(`^triggers/alert\\.yaml:${line}:5: error: backoffDelay "1s" is not an ISO-8601 duration .*\\[duration\\]$`, 'm'))
   t.match(c.err(), /1 problem\(s\) in 1 file\(s\)/)
   const j = io(dir)
   t.equal(await validate(['--json'], j.io), 1)
   const parsed = JSON.parse(j.out()) as { problems: Array<{ file: string; line: number; rule: string }> }
-  t.match(parsed.problems, [{ file: 'triggers/alert.yaml', line: 24, rule: 'duration' }])
+  t.match(parsed.problems, [{ file: 'triggers/alert.yaml', line, rule: 'duration' }])
 })
 
 void t.test('nothing to validate is an error, and a bad option is a usage error', async (t) => {
