@@ -66,7 +66,8 @@ export function replaySource(options: ReplayOptions): EventSource {
     stats,
     async run(ingress: Ingress, signal: AbortSignal) {
       const resumeAfter = ingress.cursors.get(key) ?? 0
-      if (resumeAfter > 0) options.log.info({ file: options.file, line: resumeAfter }, 'replay resumes after the last accepted line')
+      // Tell the user why a second run of the same file sends nothing new: the durable queue remembers.
+      if (resumeAfter > 0) options.log.warn({ file: options.file, line: resumeAfter }, `replay resumes after line ${resumeAfter}, already accepted by an earlier run in this data directory (use another --data-dir, or remove it, to replay from the start)`)
       const seen = new Set<string>()
       const outstanding = new Set<Promise<void>>()
       const started = now()
