@@ -150,6 +150,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 }
 
+/** Readiness: true when the database answers a trivial query. */
+export async function databaseAnswers(db: Queryable): Promise<boolean> {
+  try {
+    await db.query('SELECT 1')
+    return true
+  } catch {
+    return false
+  }
+}
+
 export interface Migration {
   readonly version: number
   readonly name: string

@@ -9,13 +9,13 @@
 //    has expired. See docs/ALERT.md "Delivery guarantees" for the crash windows.
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
-import { dbError, migrate } from '../../shared/db.js'
+import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
 import type { AlertSubject } from './subject.js'
 
-// One statement per migration: migrate() runs each through a prepared statement.
+// Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -456,12 +456,7 @@ export class AlertStore {
     })
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.db.query('SELECT 1')
-      return true
-    } catch {
-      return false
-    }
+  ping(): Promise<boolean> {
+    return databaseAnswers(this.db)
   }
 }

@@ -10,7 +10,7 @@ import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { dbError, migrate } from '../../shared/db.js'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 
-// One statement per migration: PGlite runs every query as a prepared statement, which holds one command.
+// Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

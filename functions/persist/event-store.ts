@@ -1,7 +1,7 @@
 // The event store as persist uses it: group-committed appends, dead letters, the periodic prune, and the
 // read queries — over one Database handle (shared/db.ts), PostgreSQL or PGlite alike.
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
-import { dbError, type Database } from '../../shared/db.js'
+import { databaseAnswers, dbError, type Database } from '../../shared/db.js'
 import { ReflexError } from '../../shared/errors.js'
 import { GroupCommit } from './group-commit.js'
 import { toJsonEvent, type EventRecord } from './record.js'
@@ -73,13 +73,8 @@ export class EventStore {
     }
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.db.query('SELECT 1')
-      return true
-    } catch {
-      return false
-    }
+  ping(): Promise<boolean> {
+    return databaseAnswers(this.db)
   }
 
   /** Deletes what is older than `before` (events with their pod_events_view rows, stale problems, counts, sent outbox rows). */

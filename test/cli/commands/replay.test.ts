@@ -2,14 +2,13 @@
 // attributes kept, filters and window applied, oldest first), from an NDJSON recording, retries on 503,
 // and usage errors.
 import t from 'tap'
+import { captureIO } from '../../helpers/io.js'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { main } from '../../../cli/main.js'
-import type { CommandIO } from '../../../cli/io.js'
 import { parseHttpEvent, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from '../../functions/persist/backends.js'
 import { history } from '../../functions/persist/fixtures.js'
@@ -17,16 +16,6 @@ import { dataOf, occurredAt, seed } from '../../functions/persist/seed.js'
 
 // Opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
 t.setTimeout(600_000)
-
-function io(env: Record<string, string | undefined>, cwd: string): CommandIO & { out: () => string; err: () => string } {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c: Buffer) => (out += c.toString()))
-  stderr.on('data', (c: Buffer) => (err += c.toString()))
-  return { stdout, stderr, env, cwd, stopSignal: new AbortController().signal, out: () => out, err: () => err }
-}
 
 const NOW = new Date()
 
@@ -38,7 +27,7 @@ eachBackend(t, 'replay --from-db re-sends the filtered window, oldest first, wit
   const target = await startPersist(t, { name: 'pglite', options: { dataDir: join(backend.options.dataDir ?? t.testdir(), 'target') } })
   const since = new Date(NOW.getTime() - 24 * 3_600_000).toISOString()
   const env = backend.options.databaseUrl !== undefined ? { DATABASE_URL: backend.options.databaseUrl } : { KUBE_REFLEX_DATA_DIR: backend.options.dataDir }
-  const cli = io(env, process.cwd())
+  const cli = captureIO(env, process.cwd())
   const code = await main(['replay', '--from-db', '--since', since, '--filter', 'namespace=shop', '--filter', 'severity=critical,warning', '--to', `${target.url}/`], cli)
   const expected = sent.filter((e) => occurredAt(e) >= since && (e.subject ?? '').startsWith('shop/') && ['critical', 'warning'].includes(String(e.severity ?? dataOf(e).severity)))
   t.equal(code, 0, cli.err())
@@ -50,7 +39,7 @@ eachBackend(t, 'replay --from-db re-sends the filtered window, oldest first, wit
   const order = rows.rows.map((r) => occurredAt(r.event as unknown as CloudEventV1))
   t.same(order, [...order].sort(), 'oldest first (concurrency 1 keeps the order)')
 
-  const again = io(env, process.cwd())
+  const again = captureIO(env, process.cwd())
   t.equal(await main(['replay', '--from-db', '--since', since, '--filter', 'namespace=shop', '--filter', 'severity=critical,warning', '--to', `${target.url}/`], again), 0)
   const count = await target.db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')
   t.equal(count.rows[0]?.n, expected.length, 'replaying twice stores nothing twice: the receiver deduplicates on (source, id)')
@@ -81,7 +70,7 @@ void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 r
   const lines = [...classified.map(toStructured), '{"not":"a cloudevent"}', ...replies.map(toStructured), 'garbage', toStructured(binary), '']
   const dir = t.testdir()
   writeFileSync(join(dir, 'recording.ndjson'), lines.join('\n'))
-  const cli = io({}, dir)
+  const cli = captureIO({}, dir)
   const code = await main(['replay', '--from', 'recording.ndjson', '--to', url, '--concurrency', '3'], cli)
   const total = classified.length + replies.length + 1
   t.equal(code, 1, 'exit 1: two lines were not CloudEvents')
@@ -95,7 +84,7 @@ void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 r
 
   const filtered: CloudEventV1[] = []
   received.length = 0
-  const cli2 = io({}, dir)
+  const cli2 = captureIO({}, dir)
   t.equal(await main(['replay', '--from', 'recording.ndjson', '--to', url, '--filter', 'type=dev.kubereflex.alert.*'], cli2), 1)
   filtered.push(...received)
   t.same(filtered.map((e) => e.id).sort(), replies.filter((e) => e.type.startsWith('dev.kubereflex.alert.')).map((e) => e.id).sort(), 'filters apply to recordings too')
@@ -117,7 +106,7 @@ void t.test('replay reports a receiver that rejects, and gives up after --retrie
   const dir = t.testdir({
     'r.ndjson': ['e-ok', 'e-400', 'e-500'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n'),
   })
-  const cli = io({}, dir)
+  const cli = captureIO({}, dir)
   t.equal(await main(['replay', '--from', 'r.ndjson', '--to', url, '--retries', '2'], cli), 1)
   t.match(cli.out(), /replayed 1 of 3 events .*, 1 rejected, 1 failed/)
   t.match(cli.err(), /\/t e-400: rejected by the receiver/)
@@ -138,19 +127,19 @@ void t.test('usage errors exit 2 with a message', async (t) => {
     [['--from-db', '--to', 'http://x/', '--bogus'], /Unknown option '--bogus'/],
   ]
   for (const [args, message] of cases) {
-    const cli = io({}, process.cwd())
+    const cli = captureIO({}, process.cwd())
     t.equal(await main(['replay', ...args], cli), 2, args.join(' '))
     t.match(cli.err(), message)
   }
   const empty = t.testdir()
-  const none = io({ KUBE_REFLEX_DATA_DIR: 'nowhere' }, empty)
+  const none = captureIO({ KUBE_REFLEX_DATA_DIR: 'nowhere' }, empty)
   t.equal(await main(['replay', '--from-db', '--to', 'http://127.0.0.1:9/'], none), 1, 'no store: exit 1')
   t.match(none.err(), /kube-reflex replay: no event store under .*nowhere \(set KUBE_REFLEX_DATA_DIR or DATABASE_URL\)/)
   t.notOk(existsSync(join(empty, 'nowhere')), 'and none is created')
-  const nofile = io({}, empty)
+  const nofile = captureIO({}, empty)
   t.equal(await main(['replay', '--from', 'missing.ndjson', '--to', 'http://127.0.0.1:9/'], nofile), 1)
   t.match(nofile.err(), /kube-reflex replay: ENOENT/)
-  const help = io({}, process.cwd())
+  const help = captureIO({}, process.cwd())
   t.equal(await main(['replay', '--help'], help), 0)
   t.match(help.out(), /Usage: kube-reflex replay \(--from-db \| --from FILE\) --to URL/)
 })

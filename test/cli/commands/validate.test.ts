@@ -1,20 +1,16 @@
-import { PassThrough } from 'node:stream'
 import path from 'node:path'
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
+import { captureIO } from '../../helpers/io.js'
 import { parseOptions, validate } from '../../../cli/commands/validate.js'
 import { UsageError, type CommandIO } from '../../../cli/io.js'
 import { main } from '../../../cli/main.js'
 import { copyBundle, edit, repoRoot } from '../validate/helpers.js'
 
+// The validate tests read `c.io` (what the command gets) and `c.out()`/`c.err()` (what it printed).
 function io(cwd: string, env: NodeJS.ProcessEnv = {}): { io: CommandIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c: Buffer) => (out += c.toString()))
-  stderr.on('data', (c: Buffer) => (err += c.toString()))
-  return { io: { stdout, stderr, env, cwd, stopSignal: new AbortController().signal }, out: () => out, err: () => err }
+  const c = captureIO(env, cwd)
+  return { io: c, out: () => c.out(), err: () => c.err() }
 }
 
 void t.test('parseOptions', (t) => {
