@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { materialize, type Payload } from './payloads/index.js'
-import { freePort, memoryOf, post, runToEnd, start, stop } from './process.js'
+import { cpuMsOf, freePort, memoryOf, post, runToEnd, start, stop } from './process.js'
 import type { Subject, SubjectContext } from './subjects.js'
 
 export interface Settings {
@@ -27,6 +27,9 @@ export interface LoadRun {
   readonly timeouts: number
   readonly seconds: number
   readonly latencyMs: { p50: number; p90: number; p99: number; max: number }
+  /** CPU time (user + system) the subject spent per 2xx answer during the measured run, in µs. Robust to a
+   *  busy machine where req/s is not: it counts the subject's own work, not the time it waited for a core. */
+  readonly cpuUsPerRequest?: number
 }
 
 export interface Round {
@@ -57,19 +60,21 @@ async function awaitFirst2xx(subject: Subject, port: number, payload: Payload, t
   throw new Error(`no 2xx within ${timeoutMs} ms (last status ${String(last ?? 'connection refused')})`)
 }
 
-export async function runLoad(ctx: SubjectContext, port: number, path: string, payload: Payload, settings: Settings): Promise<LoadRun> {
-  const cfg = {
-    url: `http://127.0.0.1:${port}${path}`,
-    headers: payload.headers,
-    body: payload.body,
-    connections: settings.connections,
-    durationSec: settings.durationSec,
-    warmupSec: settings.warmupSec,
-  }
-  const timeoutMs = (settings.durationSec + settings.warmupSec) * 1000 + 30_000
-  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'load-worker.mjs'), JSON.stringify(cfg)], env: ctx.env, cwd: ctx.root }, timeoutMs)
+async function loadWorker(ctx: SubjectContext, port: number, path: string, payload: Payload, connections: number, durationSec: number): Promise<LoadRun> {
+  const cfg = { url: `http://127.0.0.1:${port}${path}`, headers: payload.headers, body: payload.body, connections, durationSec, warmupSec: 0 }
+  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'load-worker.mjs'), JSON.stringify(cfg)], env: ctx.env, cwd: ctx.root }, durationSec * 1000 + 30_000)
   if (r.code !== 0) throw new Error(`load worker failed (exit ${String(r.code)}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as LoadRun
+}
+
+/** Warm-up run (discarded), then the measured run; the subject's CPU time is read around the measured one. */
+export async function runLoad(ctx: SubjectContext, pid: number, port: number, path: string, payload: Payload, settings: Settings): Promise<LoadRun> {
+  if (settings.warmupSec > 0) await loadWorker(ctx, port, path, payload, settings.connections, settings.warmupSec)
+  const cpu0 = await cpuMsOf(pid)
+  const run = await loadWorker(ctx, port, path, payload, settings.connections, settings.durationSec)
+  const cpu1 = await cpuMsOf(pid)
+  // The load worker's own start-up is included in the window but the subject is idle then.
+  return run.ok2xx > 0 ? { ...run, cpuUsPerRequest: ((cpu1 - cpu0) * 1000) / run.ok2xx } : run
 }
 
 export async function round(subject: Subject, ctx: SubjectContext, payloads: readonly Payload[], settings: Settings): Promise<Round> {
@@ -95,7 +100,7 @@ export async function round(subject: Subject, ctx: SubjectContext, payloads: rea
     let loadedRssMiB: number | undefined
     if (subject.throughput) {
       for (const p of payloads) {
-        load[scenarioName(p)] = await runLoad(ctx, port, subject.path, p, settings)
+        load[scenarioName(p)] = await runLoad(ctx, proc.pid, port, subject.path, p, settings)
         loadedRssMiB = (await memoryOf(proc.pid)).rssMiB
       }
     }

@@ -1,7 +1,8 @@
 // The load generator, run as its own process so that it never shares an event loop with the harness
 // or the subject. Input: one JSON argument; output: one JSON line on stdout.
 //   {url, headers, body, connections, durationSec, warmupSec}
-// A warm-up run (discarded) precedes the measured run. `[<id>]` in headers/body becomes a fresh id per
+// With warmupSec > 0 a warm-up run (discarded) precedes the measured run; the harness runs its warm-up as
+// a separate invocation instead, so that it can read the subject's CPU time around the measured run alone. `[<id>]` in headers/body becomes a fresh id per
 // request (autocannon idReplacement), so every request is a new CloudEvent.
 import autocannon from 'autocannon'
 

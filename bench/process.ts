@@ -111,3 +111,16 @@ export function runToEnd(spec: SpawnSpec, timeoutMs: number): Promise<{ code: nu
     })
   })
 }
+
+/** CPU time (user + system) the process has used so far, in ms (/proc/<pid>/stat fields 14 and 15). */
+export async function cpuMsOf(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return ((utime + stime) * 1000) / CLOCK_TICKS
+}
+
+// USER_HZ: 100 on every Linux platform Node supports (sysconf(_SC_CLK_TCK)).
+const CLOCK_TICKS = 100

@@ -3,7 +3,7 @@
 // of docs/BENCHMARKS.md. Benchmarks never fail on a number: the exit code only says whether the harness ran.
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
-//                    [--only id,id] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--only id,id] [--scenarios pod-binary,…] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     idle: { type: 'string' },
     only: { type: 'string' },
+    scenarios: { type: 'string' },
     out: { type: 'string' },
     chart: { type: 'string' },
     docs: { type: 'string' },
@@ -62,6 +63,7 @@ const devEvents = num(values['dev-events'], smoke ? 200 : 20_000)
 const outDir = resolve(values.out ?? (smoke ? join(tmpdir(), 'kube-reflex-bench-smoke') : join(root, 'bench', 'results')))
 const chartPath = resolve(values.chart ?? (smoke ? join(outDir, 'bench-chart.svg') : join(root, 'docs', 'bench-chart.svg')))
 const docsPath = values['no-docs'] === true || smoke ? undefined : resolve(values.docs ?? join(root, 'docs', 'BENCHMARKS.md'))
+const scenarioFilter = values.scenarios?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 
 /** Classified events (what alert, auto-recover and persist receive), produced by classify itself. */
@@ -137,7 +139,8 @@ function summarize(subject: Subject, rounds: readonly Round[], failure: string |
   const throughput: NonNullable<SubjectResult['throughput']> = {}
   for (const sc of scenarios) {
     const runs = rounds.flatMap((r) => (r.load[sc] === undefined ? [] : [r.load[sc]]))
-    throughput[sc] = { rps: spread(runs.map((r) => r.rps)), runs: runs.map(({ rps: _rps, ...rest }) => rest) }
+    const cpu = runs.flatMap((r) => (r.cpuUsPerRequest === undefined ? [] : [r.cpuUsPerRequest]))
+    throughput[sc] = { rps: spread(runs.map((r) => r.rps)), ...(cpu.length > 0 ? { cpuUsPerRequest: spread(cpu) } : {}), runs: runs.map(({ rps: _rps, ...rest }) => rest) }
   }
   return {
     ...base,
@@ -163,7 +166,14 @@ async function main(): Promise<number> {
   const ctx: SubjectContext = { root, node: process.execPath, env: baseEnv(), sinkUrl: sink.url, databaseUrl: process.env.DATABASE_URL }
   const input = inputPayloads()
   const classified = await classifiedPayloads()
-  const pick = (ps: Payload[]): Payload[] => (smoke ? ps.filter((p) => p.mode === 'binary').slice(0, 1) : ps)
+  const pick = (ps: Payload[]): Payload[] => {
+    if (scenarioFilter !== undefined) {
+      const chosen = ps.filter((p) => scenarioFilter.includes(scenarioName(p)))
+      // classified subjects keep their first payload so that they are still measured
+      return chosen.length > 0 ? chosen : ps.slice(0, 1)
+    }
+    return smoke ? ps.filter((p) => p.mode === 'binary').slice(0, 1) : ps
+  }
   // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
   const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
 
@@ -185,7 +195,7 @@ async function main(): Promise<number> {
       try {
         const r = await round(s, ctx, payloads, settings)
         rounds.get(s.id)?.push(r)
-        const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s${v.non2xx + v.errors > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors)` : ''}`)
+        const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s ${Math.round(v.cpuUsPerRequest ?? 0)} µs CPU/req${v.non2xx + v.errors > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors)` : ''}`)
         log(`rep ${rep}/${settings.reps} ${s.id}: start-up ${r.startupMs.toFixed(0)} ms, idle RSS ${r.idleRssMiB.toFixed(1)} MiB${tps.length > 0 ? `, ${tps.join(', ')}` : ''}`)
       } catch (err) {
         failures.set(s.id, (err as Error).message)
