@@ -135,9 +135,12 @@ export function createHost(options: HostOptions): Host {
   })
 
   for (const { fn, path } of mounts) {
-    const router = express.Router()
-    fn.routes?.(router, { log, metrics })
-    app.use(path === '' ? '/' : path, router)
+    // Only functions with extra routes get a router: an empty one would still be walked on every event.
+    if (fn.routes !== undefined) {
+      const router = express.Router()
+      fn.routes(router, { log, metrics })
+      app.use(path === '' ? '/' : path, router)
+    }
     const fnLog = log.child({ fn: fn.name })
     app.post(path === '' ? '/' : path, (req, res) => {
       if (shuttingDown) {
@@ -181,7 +184,8 @@ export function createHost(options: HostOptions): Host {
         outcome = 'reply'
         metrics.replies.inc({ function: fn.name, type: reply.type })
       }
-      fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
+      // Guarded: the log object would otherwise be built for every event even with debug off.
+      if (fnLog.isLevelEnabled('debug')) fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
     } catch (err) {
       failure = toReflexError(err)
       outcome = failure.status >= 500 || failure.status === 429 ? 'retry' : 'rejected'
