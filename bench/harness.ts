@@ -60,9 +60,10 @@ async function awaitFirst2xx(subject: Subject, port: number, payload: Payload, t
   throw new Error(`no 2xx within ${timeoutMs} ms (last status ${String(last ?? 'connection refused')})`)
 }
 
-async function loadWorker(ctx: SubjectContext, port: number, path: string, payload: Payload, connections: number, durationSec: number): Promise<LoadRun> {
-  const cfg = { url: `http://127.0.0.1:${port}${path}`, headers: payload.headers, body: payload.body, connections, durationSec, warmupSec: 0 }
-  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'load-worker.mjs'), JSON.stringify(cfg)], env: ctx.env, cwd: ctx.root }, durationSec * 1000 + 30_000)
+async function loadWorker(ctx: SubjectContext, port: number, path: string, payload: Payload, connections: number, durationSec: number, amount = 0): Promise<LoadRun> {
+  const cfg = { url: `http://127.0.0.1:${port}${path}`, headers: payload.headers, body: payload.body, connections, durationSec, warmupSec: 0, amount }
+  const timeoutMs = amount > 0 ? 3_600_000 : durationSec * 1000 + 30_000
+  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'load-worker.mjs'), JSON.stringify(cfg)], env: ctx.env, cwd: ctx.root }, timeoutMs)
   if (r.code !== 0) throw new Error(`load worker failed (exit ${String(r.code)}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as LoadRun
 }
@@ -126,4 +127,37 @@ export function spread(samples: readonly number[]): Spread {
   const mid = Math.floor(n / 2)
   const median = n % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2
   return { median, min: sorted[0] ?? Number.NaN, max: sorted[n - 1] ?? Number.NaN, n, samples }
+}
+
+export interface SoakResult {
+  readonly events: readonly number[]
+  readonly rssMiB: readonly number[]
+  /** RSS after the last step ÷ RSS after the first (target: ≤ 1.10 for 1M vs 100k). */
+  readonly ratio: number
+}
+
+/** Memory under sustained load: RSS after each cumulative step of events (e.g. 100k, then 1M). */
+export async function soak(subject: Subject, ctx: SubjectContext, payload: Payload, settings: Settings, steps: readonly number[]): Promise<SoakResult> {
+  const port = await freePort()
+  const proc = start({ ...subject.spawn(port, ctx), cwd: ctx.root })
+  let exited = false
+  proc.child.once('exit', () => {
+    exited = true
+  })
+  try {
+    await awaitFirst2xx(subject, port, payload, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
+    const rss: number[] = []
+    let sent = 0
+    for (const step of steps) {
+      await loadWorker(ctx, port, subject.path, payload, settings.connections, 0, step - sent)
+      sent = step
+      await sleep(settings.idleMs)
+      rss.push((await memoryOf(proc.pid)).rssMiB)
+    }
+    const first = rss[0] ?? Number.NaN
+    const last = rss[rss.length - 1] ?? Number.NaN
+    return { events: steps, rssMiB: rss, ratio: last / first }
+  } finally {
+    await stop(proc)
+  }
 }

@@ -1,6 +1,6 @@
 // Results: the target table of issue 9 as ratios (same run, same machine), the SVG chart and the
 // markdown table for docs/BENCHMARKS.md. Pure functions over the results object.
-import type { LoadRun, Round, Spread } from './harness.js'
+import type { LoadRun, Round, SoakResult, Spread } from './harness.js'
 import type { Role } from './subjects.js'
 
 export interface SubjectResult {
@@ -162,7 +162,7 @@ export function renderChart(subjects: readonly SubjectResult[], scenario: string
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
 const range = (s: Spread | undefined, digits = 0): string => (s === undefined ? '—' : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`)
 
-export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ratios: readonly Ratio[]; dev: DevResult; scenarios: readonly string[] }): string {
+export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ratios: readonly Ratio[]; dev: DevResult; scenarios: readonly string[]; soak: SoakResult | { status: 'not-measured'; reason: string } }): string {
   const lines: string[] = []
   lines.push('| target | ratio | value | target | met |', '|---|---|---|---|---|')
   for (const r of results.ratios) {
@@ -171,7 +171,12 @@ export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ra
   const dev = results.dev
   lines.push(`| \`kube-reflex dev\` end to end (replay) | events/s | ${dev.status === 'measured' ? fmt(dev.eventsPerSecond?.median) : `pending — ${dev.reason ?? ''}`} | ≥ 5,000 events/s | ${dev.status === 'measured' && dev.eventsPerSecond !== undefined ? (dev.eventsPerSecond.median >= 5000 ? 'yes' : '**no**') : '—'} |`)
   lines.push('| p99 input→stored at 500 events/s | ms | pending — needs a paced input into `kube-reflex dev` | ≤ 100 ms | — |')
-  lines.push('| memory under sustained load (RSS after 1M vs 100k events) | ratio | pending — long soak not part of this run | ≤ 1.10× | — |')
+  const sk = results.soak
+  if ('ratio' in sk) {
+    lines.push(`| memory under sustained load (classify RSS after ${sk.events.map((e) => e.toLocaleString('en-US')).join(' / ')} events: ${sk.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | ${fmt(sk.ratio, 2)}× | ≤ 1.10× | ${sk.ratio <= 1.1 ? 'yes' : '**no**'} |`)
+  } else {
+    lines.push(`| memory under sustained load (RSS after 1M vs 100k events) | ratio | pending — ${sk.reason} | ≤ 1.10× | — |`)
+  }
   lines.push('')
   lines.push(`| subject | start-up ms | idle RSS MiB | peak RSS MiB | ${results.scenarios.map((s) => `req/s ${s}`).join(' | ')} | CPU µs/req (${results.scenarios[0] ?? ''}) | p99 ms (${results.scenarios[0] ?? ''}) |`)
   lines.push(`|---|---|---|---|${results.scenarios.map(() => '---|').join('')}---|---|`)

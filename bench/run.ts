@@ -3,7 +3,7 @@
 // of docs/BENCHMARKS.md. Benchmarks never fail on a number: the exit code only says whether the harness ran.
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
-//                    [--only id,id] [--scenarios pod-binary,…] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { round, scenarioName, spread, type Round, type Settings } from './harness.js'
+import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
 import { apiServerEvent, crashLoopPod, coreV1Event, inputPayloads, toRequest, type Payload } from './payloads/index.js'
 import { killAll, runToEnd } from './process.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type SubjectResult } from './report.js'
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     docs: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
     'dev-events': { type: 'string' },
+    soak: { type: 'string' },
   },
 })
 const smoke = values.smoke === true
@@ -195,7 +196,7 @@ async function main(): Promise<number> {
       try {
         const r = await round(s, ctx, payloads, settings)
         rounds.get(s.id)?.push(r)
-        const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s ${Math.round(v.cpuUsPerRequest ?? 0)} µs CPU/req${v.non2xx + v.errors > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors)` : ''}`)
+        const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s ${Math.round(v.cpuUsPerRequest ?? 0)} µs CPU/req${v.non2xx + v.errors + v.timeouts > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors, ${v.timeouts} timeouts)` : ''}`)
         log(`rep ${rep}/${settings.reps} ${s.id}: start-up ${r.startupMs.toFixed(0)} ms, idle RSS ${r.idleRssMiB.toFixed(1)} MiB${tps.length > 0 ? `, ${tps.join(', ')}` : ''}`)
       } catch (err) {
         failures.set(s.id, (err as Error).message)
@@ -205,6 +206,15 @@ async function main(): Promise<number> {
   }
   for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id)))
   const dev = only === undefined || only.includes('dev') ? await measureDev(ctx) : { status: 'not-measured' as const, reason: 'not selected (--only)' }
+  // Memory under sustained load (opt-in, long): classify's RSS after each cumulative number of events.
+  let soakResult: SoakResult | { status: 'not-measured'; reason: string } = { status: 'not-measured', reason: 'not measured: pass --soak 100000,1000000 (long run)' }
+  const classifySubject = runnable.find((s) => s.id === 'classify')
+  const soakPayload = input[0]
+  if (values.soak !== undefined && classifySubject !== undefined && soakPayload !== undefined) {
+    const steps = values.soak.split(',').map((x) => num(x.trim(), 0)).filter((x) => x > 0)
+    soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
+    log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
+  }
   log(`dev: ${dev.status === 'measured' ? `${Math.round(dev.eventsPerSecond?.median ?? 0)} events/s` : (dev.reason ?? dev.status)}`)
   sink.server.close()
 
@@ -236,6 +246,7 @@ async function main(): Promise<number> {
     subjects: subjectResults,
     ratios,
     dev,
+    soak: soakResult,
   }
   mkdirSync(outDir, { recursive: true })
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
@@ -246,7 +257,7 @@ async function main(): Promise<number> {
   mkdirSync(dirname(chartPath), { recursive: true })
   const caption = `${results_.command} · ${startedAt.toISOString().slice(0, 16)}Z · ${machine.cpus}× ${machine.cpuModel} · Node ${machine.node} · ${settings.reps} reps × ${settings.durationSec}s, ${settings.connections} connections`
   writeFileSync(chartPath, renderChart(subjectResults, 'pod-binary', caption))
-  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, scenarios })
+  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, scenarios, soak: soakResult })
   if (docsPath !== undefined && existsSync(docsPath)) {
     const doc = readFileSync(docsPath, 'utf8')
     const startMark = '<!-- bench:results:start -->'
@@ -266,8 +277,9 @@ async function main(): Promise<number> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
+    // The CLI entry point: stop the subjects and load generators it started, then stop the run itself.
     killAll()
-    process.exitCode = 130
+    process.exit(130)
   })
 }
 main().then(

@@ -1,7 +1,7 @@
 // Realistic ApiServerSource (Resource mode) CloudEvents for the benchmark, in binary and structured mode:
 // a core/v1 Event as the API server returns it (managedFields included, ~1.2 KB of data) and a Pod in
 // CrashLoopBackOff with container statuses and conditions. Every request carries a fresh `id`: the
-// placeholder `[<id>]` is replaced per request by the load generator (autocannon `idReplacement`) and by the
+// placeholder `[<id>]` is replaced per request by the load generator (bench/load-worker.mjs, a UUID per request) and by the
 // start-up poller, so functions that deduplicate on (source, id) see new events, not redeliveries.
 import { toBinary, toStructured, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { wrapAsApiServerSource } from '../../shared/apiserver-source.js'

@@ -87,6 +87,15 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
       t.ok((s.idleRssMiB?.median ?? 0) > 0, `${s.id} idle RSS`)
       t.ok((s.peakRssMiB?.median ?? 0) >= (s.idleRssMiB?.median ?? Infinity), `${s.id} peak RSS ≥ idle RSS`)
       t.ok(s.firstStatus !== undefined && s.firstStatus >= 200 && s.firstStatus < 300, `${s.id} first answer was 2xx`)
+      // Under load every answer must be a 2xx (fresh ids, valid events): a harness that sends broken
+      // requests would otherwise still produce a figure.
+      for (const [scenario, tp] of Object.entries(s.throughput ?? {})) {
+        for (const run of tp.runs) {
+          t.ok(run.ok2xx > 0, `${s.id} ${scenario}: answered`)
+          t.equal(run.non2xx, 0, `${s.id} ${scenario}: no non-2xx answers`)
+          t.equal(run.timeouts, 0, `${s.id} ${scenario}: no timeouts`)
+        }
+      }
     }
   }
   t.equal(subjects.get('classify')?.firstStatus, 200, 'classify start-up ends on a classified reply')
