@@ -143,13 +143,19 @@ export function renderChart(subjects: readonly SubjectResult[], scenario: string
     return t === undefined ? [] : [{ label: s.label, value: t.rps, ours: s.role === 'kube-reflex' }]
   })
   const suBars: Bar[] = measured.flatMap((s) => (s.startupMs === undefined ? [] : [{ label: s.label, value: s.startupMs, ours: s.role === 'kube-reflex' }]))
+  const cpuBars: Bar[] = measured.flatMap((s) => {
+    const c = s.throughput?.[scenario]?.cpuUsPerRequest
+    return c === undefined ? [] : [{ label: s.label, value: c, ours: s.role === 'kube-reflex' }]
+  })
   const a = panel(`Throughput, ${scenario} (requests/s, median; line = min–max) — higher is better`, 'req/s', tpBars, 10, width)
-  const b = panel('Cold start, spawn → first 2xx on a real event (ms, median; line = min–max) — lower is better', 'ms', suBars, 10 + a.height + 10, width)
-  const height = 10 + a.height + 10 + b.height + 30
+  const c = panel(`CPU time per request, ${scenario} (µs, median; line = min–max) — lower is better`, 'µs', cpuBars, 10 + a.height + 10, width)
+  const b = panel('Cold start, spawn → first 2xx on a real event (ms, median; line = min–max) — lower is better', 'ms', suBars, 10 + a.height + 10 + c.height + 10, width)
+  const height = 10 + a.height + 10 + c.height + 10 + b.height + 30
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     a.svg,
+    c.svg,
     b.svg,
     `<text x="10" y="${height - 10}" font-size="11" fill="#555">${esc(caption)}</text>`,
     '</svg>',
