@@ -50,8 +50,17 @@ export async function probeFunction(name: string, ctx: SubjectContext, extraEnv:
   return parsed.missing === true ? 'not measured: function missing' : `not measured: function failed to start (${parsed.reason ?? 'unknown'})`
 }
 
+const dataDirs = new Map<string, string>()
+
+/** One data directory per subject and harness run: the probe (createFunction) initializes it, so every
+ *  measured spawn is the cold start of a scaled-to-zero function whose database already exists. */
 function tempDataDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `kube-reflex-bench-${name}-`))
+  let dir = dataDirs.get(name)
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), `kube-reflex-bench-${name}-`))
+    dataDirs.set(name, dir)
+  }
+  return dir
 }
 
 function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: string }): Subject {
