@@ -190,6 +190,15 @@ async function main(): Promise<number> {
   }
   const rounds = new Map<string, Round[]>(runnable.map((s) => [s.id, []]))
   const failures = new Map<string, string>()
+  for (const s of runnable.filter((x) => x.prime === true)) {
+    try {
+      const first = pick(s.payloads === 'input' ? input : classified)
+      const r = await round({ ...s, throughput: false }, ctx, first, { ...settings, idleMs: 0 })
+      log(`${s.id}: priming start-up ${r.startupMs.toFixed(0)} ms (not counted)`)
+    } catch (err) {
+      log(`${s.id}: priming failed: ${(err as Error).message}`)
+    }
+  }
   for (let rep = 1; rep <= settings.reps; rep++) {
     for (const s of runnable) {
       const payloads = pick(s.payloads === 'input' ? input : classified)
