@@ -27,8 +27,6 @@ export interface Subject {
   readonly payloads: PayloadSet
   /** Measured under load (else start-up and memory only). */
   readonly throughput: boolean
-  /** Run one unmeasured start-up first (creates the database, so measured spawns find it existing). */
-  readonly prime?: boolean
   /** Path events are POSTed to. */
   readonly path: string
   spawn(port: number, ctx: SubjectContext): { command: string; args: string[]; env: Record<string, string> }
@@ -54,7 +52,7 @@ export async function probeFunction(name: string, ctx: SubjectContext, extraEnv:
 
 const dataDirs = new Map<string, string>()
 
-/** One data directory per subject and harness run; with `prime`, an unmeasured first spawn initializes it,
+/** One data directory per subject and harness run; the harness's unmeasured first spawn initializes it,
  *  so every measured spawn is the cold start of a scaled-to-zero function whose database already exists. */
 function tempDataDir(name: string): string {
   let dir = dataDirs.get(name)
@@ -73,7 +71,6 @@ function serveFunction(name: string, opts: { id?: string; label?: string; throug
     role: 'kube-reflex',
     payloads: opts.payloads,
     throughput: opts.throughput,
-    prime: true,
     path: '/',
     spawn: (port, ctx) => ({
       command: ctx.node,
