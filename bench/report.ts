@@ -184,7 +184,7 @@ export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ra
     lines.push(`| memory under sustained load (RSS after 1M vs 100k events) | ratio | pending — ${sk.reason} | ≤ 1.10× | — |`)
   }
   lines.push('')
-  lines.push(`| subject | start-up ms | idle RSS MiB | peak RSS MiB | ${results.scenarios.map((s) => `req/s ${s}`).join(' | ')} | CPU µs/req (${results.scenarios[0] ?? ''}) | p99 ms (${results.scenarios[0] ?? ''}) |`)
+  lines.push(`| subject | start-up ms | idle RSS MiB | peak RSS MiB | ${results.scenarios.map((s) => `req/s ${s}`).join(' | ')} | CPU µs/req (${results.scenarios[0] ?? ''}, else own scenario) | p99 ms (same) |`)
   lines.push(`|---|---|---|---|${results.scenarios.map(() => '---|').join('')}---|---|`)
   for (const s of results.subjects) {
     if (s.status !== 'measured') {

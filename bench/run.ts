@@ -3,7 +3,7 @@
 // of docs/BENCHMARKS.md. Benchmarks never fail on a number: the exit code only says whether the harness ran.
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
-//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
@@ -42,6 +42,7 @@ const { values } = parseArgs({
     'no-docs': { type: 'boolean', default: false },
     'dev-events': { type: 'string' },
     soak: { type: 'string' },
+    dist: { type: 'string' },
   },
 })
 const smoke = values.smoke === true
@@ -65,6 +66,7 @@ const outDir = resolve(values.out ?? (smoke ? join(tmpdir(), 'kube-reflex-bench-
 const chartPath = resolve(values.chart ?? (smoke ? join(outDir, 'bench-chart.svg') : join(root, 'docs', 'bench-chart.svg')))
 const docsPath = values['no-docs'] === true || smoke ? undefined : resolve(values.docs ?? join(root, 'docs', 'BENCHMARKS.md'))
 const scenarioFilter = values.scenarios?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+const dist = resolve(values.dist ?? join(root, 'dist'))
 const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 
 /** Classified events (what alert, auto-recover and persist receive), produced by classify itself. */
@@ -99,7 +101,7 @@ async function startSink(): Promise<{ server: Server; url: string }> {
 
 /** `kube-reflex dev --replay FILE --once --json`: events/s from the difference of a large and a 1-event replay. */
 async function measureDev(ctx: SubjectContext): Promise<DevResult> {
-  const bin = join(root, 'dist', 'cli', 'bin.js')
+  const bin = join(ctx.dist, 'cli', 'bin.js')
   const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
   if (help.code !== 0) return { status: 'not-measured', reason: 'not measured: `kube-reflex dev` missing' }
   const objects = [crashLoopPod(), coreV1Event()]
@@ -157,14 +159,14 @@ function summarize(subject: Subject, rounds: readonly Round[], failure: string |
 }
 
 async function main(): Promise<number> {
-  if (!existsSync(join(root, 'dist', 'cli', 'bin.js'))) {
-    log('dist/ is missing: run `npm run build` first (npm run bench does)')
+  if (!existsSync(join(dist, 'cli', 'bin.js'))) {
+    log(`${dist} has no cli/bin.js: run \`npm run build\` first (npm run bench does)`)
     return 1
   }
   const startedAt = new Date()
   const loadStart = loadavg()
   const sink = await startSink()
-  const ctx: SubjectContext = { root, node: process.execPath, env: baseEnv(), sinkUrl: sink.url, databaseUrl: process.env.DATABASE_URL }
+  const ctx: SubjectContext = { root, dist, node: process.execPath, env: baseEnv(), sinkUrl: sink.url, databaseUrl: process.env.DATABASE_URL }
   const input = inputPayloads()
   const classified = await classifiedPayloads()
   const pick = (ps: Payload[]): Payload[] => {
@@ -252,6 +254,7 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     machine,
+    dist: relative(root, dist) || '.',
     settings,
     payloads: [...input, ...classified].map((p) => ({ scenario: scenarioName(p), bytes: Buffer.byteLength(p.body), headers: Object.keys(p.headers).length })),
     subjects: subjectResults,

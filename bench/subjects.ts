@@ -11,6 +11,8 @@ export type PayloadSet = 'input' | 'classified'
 
 export interface SubjectContext {
   readonly root: string
+  /** The built code measured (default `<root>/dist`; `--dist DIR` measures another build). */
+  readonly dist: string
   readonly node: string
   /** Base environment for every subject (PATH etc.; no inherited PORT/LOG_LEVEL surprises). */
   readonly env: Readonly<Record<string, string>>
@@ -38,7 +40,7 @@ const always = (): Promise<undefined> => Promise.resolve(undefined)
 
 /** Asks the built registry whether `createFunction(name)` works (see probe-function.mjs). */
 export async function probeFunction(name: string, ctx: SubjectContext, extraEnv: Record<string, string> = {}): Promise<string | undefined> {
-  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'probe-function.mjs'), name], env: { ...ctx.env, ...extraEnv }, cwd: ctx.root }, 60_000)
+  const r = await runToEnd({ command: ctx.node, args: [join(ctx.root, 'bench', 'probe-function.mjs'), name, ctx.dist], env: { ...ctx.env, ...extraEnv }, cwd: ctx.root }, 60_000)
   const line = r.stdout.trim().split('\n').pop() ?? ''
   let parsed: { present?: boolean; missing?: boolean; reason?: string }
   try {
@@ -74,7 +76,7 @@ function serveFunction(name: string, opts: { id?: string; label?: string; throug
     path: '/',
     spawn: (port, ctx) => ({
       command: ctx.node,
-      args: [join(ctx.root, 'dist', 'cli', 'bin.js'), 'serve', name, '--port', String(port), '--host', '127.0.0.1'],
+      args: [join(ctx.dist, 'cli', 'bin.js'), 'serve', name, '--port', String(port), '--host', '127.0.0.1'],
       env: { ...ctx.env, ...(opts.env?.(ctx) ?? {}) },
     }),
     available: async (ctx) => {
@@ -91,7 +93,7 @@ const script = (id: string, label: string, role: Role, file: string, throughput:
   payloads: 'input',
   throughput,
   path: '/',
-  spawn: (port, ctx) => ({ command: ctx.node, args: [join(ctx.root, 'bench', 'servers', file)], env: { ...ctx.env, PORT: String(port), ...env } }),
+  spawn: (port, ctx) => ({ command: ctx.node, args: [join(ctx.root, 'bench', 'servers', file)], env: { ...ctx.env, PORT: String(port), BENCH_DIST: ctx.dist, ...env } }),
   available: always,
 })
 

@@ -3,6 +3,8 @@
 // Usage: FAAS_HANDLER=empty|classify PORT=... node bench/servers/faas.mjs
 import { createRequire } from 'node:module'
 import net from 'node:net'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 // faas-js-runtime always listens on '::' (all interfaces); the bench keeps everything on loopback, so the
 // listen call is pointed at 127.0.0.1. Nothing else about the runtime is changed.
@@ -24,8 +26,10 @@ if (which === 'empty') {
 } else if (which === 'classify') {
   // The CloudEvent class of the runtime's own cloudevents SDK: faas-js-runtime answers with HTTP.binary().
   const { CloudEvent } = createRequire(require.resolve('faas-js-runtime'))('cloudevents')
-  const classify = await import('../../dist/functions/classify/index.js')
-  const { silentLogger } = await import('../../dist/shared/logger.js')
+  // BENCH_DIST: the build the harness measures (default: this checkout's dist/).
+  const dist = process.env.BENCH_DIST ?? new URL('../../dist', import.meta.url).pathname
+  const classify = await import(pathToFileURL(join(dist, 'functions', 'classify', 'index.js')).href)
+  const { silentLogger } = await import(pathToFileURL(join(dist, 'shared', 'logger.js')).href)
   const deps = classify.createDeps(classify.loadConfig({ ...process.env, PORT: String(port) }))
   const signal = new AbortController().signal
   handle = async (_context, ce) => {
