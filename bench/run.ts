@@ -104,7 +104,11 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
   const bin = join(ctx.dist, 'cli', 'bin.js')
   const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
   if (help.code !== 0) return { status: 'not-measured', reason: 'not measured: `kube-reflex dev` missing' }
-  const objects = [crashLoopPod(), coreV1Event()]
+  // 50 workloads (the bench Pod and Event renamed), alternating Pod updates and Events: a storm across a
+  // cluster rather than one workload repeated, so alert cooldowns and recovery budgets see several problems.
+  const WORKLOADS = 50
+  const renamed = (o: Record<string, unknown>, k: number): Record<string, unknown> => JSON.parse(JSON.stringify(o).replaceAll('checkout', `svc${k}`)) as Record<string, unknown>
+  const objects = Array.from({ length: WORKLOADS }, (_, k) => [renamed(crashLoopPod(), k), renamed(coreV1Event(), k)]).flat()
   const file = (n: number): string => {
     const path = join(tmpdir(), `kube-reflex-bench-replay-${n}-${process.pid}.ndjson`)
     const lines: string[] = []
