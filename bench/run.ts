@@ -116,27 +116,35 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
     writeFileSync(path, lines.join('\n') + '\n')
     return path
   }
+  const run = async (path: string): Promise<{ ms: number; stdout: string }> => {
+    const dataDir = join(tmpdir(), `kube-reflex-bench-dev-${randomUUID()}`)
+    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json'], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 900_000)
+    if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+    return { ms: r.ms, stdout: r.stdout }
+  }
   const small = file(1)
-  const big = file(devEvents)
   const rates: number[] = []
   let summary: unknown
-  for (let rep = 0; rep < settings.reps; rep++) {
-    const run = async (path: string): Promise<{ ms: number; stdout: string }> => {
-      const dataDir = join(tmpdir(), `kube-reflex-bench-dev-${randomUUID()}`)
-      const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json'], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 600_000)
-      if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
-      return { ms: r.ms, stdout: r.stdout }
-    }
-    try {
-      const one = await run(small)
+  let events = devEvents
+  try {
+    // Size the replay to ~10 s of work at the measured rate (at most --dev-events), from a 1/10 trial run:
+    // a slow pipeline then still finishes in reasonable time, a fast one gets a long enough run.
+    const trialN = Math.max(20, Math.min(500, Math.round(devEvents / 10)))
+    const one = await run(small)
+    const trial = await run(file(trialN))
+    const trialRate = (trialN - 1) / (Math.max(1, trial.ms - one.ms) / 1000)
+    events = Math.max(trialN, Math.min(devEvents, Math.round(trialRate * 10)))
+    const big = file(events)
+    for (let rep = 0; rep < settings.reps; rep++) {
+      const base = await run(small)
       const many = await run(big)
       summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
-      rates.push((devEvents - 1) / ((many.ms - one.ms) / 1000))
-    } catch (err) {
-      return { status: 'failed', reason: (err as Error).message }
+      rates.push((events - 1) / (Math.max(1, many.ms - base.ms) / 1000))
     }
+  } catch (err) {
+    return { status: 'failed', reason: (err as Error).message }
   }
-  return { status: 'measured', events: devEvents, eventsPerSecond: spread(rates), summary }
+  return { status: 'measured', events, eventsPerSecond: spread(rates), summary }
 }
 
 function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined): SubjectResult {
