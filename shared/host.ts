@@ -3,7 +3,7 @@
 // metrics endpoints, tracing, and a graceful shutdown that finishes in-flight events.
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import type { Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import express, { type Express, type Request, type Response, type Router } from 'express'
 import type { Logger } from 'pino'
 import { parseHttpEvent, toBinary, type CloudEventV1 } from './cloudevent.js'
@@ -61,7 +61,7 @@ export interface Host {
   readonly url: string
 }
 
-function readBody(req: Request, limit: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
@@ -84,11 +84,17 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
   })
 }
 
-function sendError(res: Response, err: ReflexError): void {
+// Plain node:http calls (what express's res.status().json() sends: same status, JSON body and
+// content type), so that the event path also works on requests that never went through express.
+function sendError(res: ServerResponse, err: ReflexError): void {
   if (err.retryAfterSeconds !== undefined && (err.status === 429 || err.status === 503)) {
     res.setHeader('Retry-After', String(Math.max(0, Math.ceil(err.retryAfterSeconds))))
   }
-  res.status(err.status).json(publicBody(err))
+  const body = JSON.stringify(publicBody(err))
+  res.statusCode = err.status
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(body))
+  res.end(body)
 }
 
 export function createHost(options: HostOptions): Host {
@@ -134,12 +140,20 @@ export function createHost(options: HostOptions): Host {
     )
   })
 
+  // The event endpoints, served straight from node:http (see listener below); express keeps the same routes.
+  const eventRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>()
+  // A function's own router mounted at the root could claim any path: then every request goes through
+  // express, as before, so that its routes keep their precedence.
+  const rootRouter = mounts.some((m) => m.path === '' && m.fn.routes !== undefined)
   for (const { fn, path } of mounts) {
-    const router = express.Router()
-    fn.routes?.(router, { log, metrics })
-    app.use(path === '' ? '/' : path, router)
+    // Only functions with extra routes get a router: an empty one would still be walked on every event.
+    if (fn.routes !== undefined) {
+      const router = express.Router()
+      fn.routes(router, { log, metrics })
+      app.use(path === '' ? '/' : path, router)
+    }
     const fnLog = log.child({ fn: fn.name })
-    app.post(path === '' ? '/' : path, (req, res) => {
+    const onEvent = (req: IncomingMessage, res: ServerResponse): void => {
       if (shuttingDown) {
         sendError(res, new ReflexError('SHUTTING_DOWN', 'shutting down', { retryAfterSeconds: 1 }))
         return
@@ -149,10 +163,25 @@ export function createHost(options: HostOptions): Host {
         inFlight--
         if (inFlight === 0) idle?.()
       })
-    })
+    }
+    app.post(path === '' ? '/' : path, onEvent)
+    if (!rootRouter && fn.routes === undefined) eventRoutes.set(path === '' ? '/' : path, onEvent)
   }
 
-  async function handleEvent(fn: ReflexFunction, fnLog: Logger, req: Request, res: Response): Promise<void> {
+  /** POST to an event endpoint's exact path skips express's router (its cost is per event); all else goes to express. */
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method === 'POST' && req.url !== undefined) {
+      const q = req.url.indexOf('?')
+      const route = eventRoutes.get(q === -1 ? req.url : req.url.slice(0, q))
+      if (route !== undefined) {
+        route(req, res)
+        return
+      }
+    }
+    app(req, res)
+  }
+
+  async function handleEvent(fn: ReflexFunction, fnLog: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = performance.now()
     let type = 'unknown'
     let outcome = 'error'
@@ -171,17 +200,19 @@ export function createHost(options: HostOptions): Host {
       const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt: Date.now() })
       if (reply === undefined) {
         outcome = 'ack'
-        res.status(202).end()
+        res.statusCode = 202
+        res.end()
       } else {
         if (reply.traceparent === undefined) reply.traceparent = span.traceparent
         const { headers, body: out } = toBinary(reply)
-        res.status(200)
+        res.statusCode = 200
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
         res.end(out)
         outcome = 'reply'
         metrics.replies.inc({ function: fn.name, type: reply.type })
       }
-      fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
+      // Guarded: the log object would otherwise be built for every event even with debug off.
+      if (fnLog.isLevelEnabled('debug')) fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
     } catch (err) {
       failure = toReflexError(err)
       outcome = failure.status >= 500 || failure.status === 429 ? 'retry' : 'rejected'
@@ -211,7 +242,8 @@ export function createHost(options: HostOptions): Host {
       return url
     },
     async listen() {
-      server = app.listen(config.port, config.host)
+      server = createServer(listener)
+      server.listen(config.port, config.host)
       await once(server, 'listening')
       server.keepAliveTimeout = 65_000 // longer than Knative's queue-proxy idle timeout
       const addr = server.address() as AddressInfo

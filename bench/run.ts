@@ -1,0 +1,320 @@
+// `npm run bench` / `npm run bench:smoke`: measures every available subject against the baselines in one
+// invocation and writes bench/results/<stamp>.json (+ latest.json), the SVG chart and the results block
+// of docs/BENCHMARKS.md. Benchmarks never fail on a number: the exit code only says whether the harness ran.
+//
+//   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
+//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
+import { apiServerEvent, crashLoopPod, coreV1Event, inputPayloads, toRequest, type Payload } from './payloads/index.js'
+import { killAll, runToEnd } from './process.js'
+import { computeRatios, renderChart, renderMarkdown, type DevResult, type SubjectResult } from './report.js'
+import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
+import { handle, createDeps, loadConfig } from '../functions/classify/index.js'
+import { silentLogger } from '../shared/logger.js'
+import { toStructured } from '../shared/cloudevent.js'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const log = (msg: string): void => {
+  process.stderr.write(`[bench] ${msg}\n`)
+}
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    idle: { type: 'string' },
+    only: { type: 'string' },
+    scenarios: { type: 'string' },
+    out: { type: 'string' },
+    chart: { type: 'string' },
+    docs: { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+    'dev-events': { type: 'string' },
+    soak: { type: 'string' },
+    dist: { type: 'string' },
+  },
+})
+const smoke = values.smoke === true
+const num = (v: string | undefined, dflt: number): number => {
+  if (v === undefined) return dflt
+  const n = Number(v)
+  if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${v}`)
+  return n
+}
+const settings: Settings = {
+  reps: num(values.reps, smoke ? 1 : 3),
+  connections: num(values.connections, smoke ? 4 : 50),
+  durationSec: num(values.duration, smoke ? 0.5 : 5),
+  warmupSec: num(values.warmup, smoke ? 0.25 : 2),
+  idleMs: num(values.idle, smoke ? 200 : 1000),
+  startupTimeoutMs: 30_000,
+}
+const devEvents = num(values['dev-events'], smoke ? 200 : 20_000)
+// Smoke results are throwaway (CI): they go to the temp directory unless --out says otherwise.
+const outDir = resolve(values.out ?? (smoke ? join(tmpdir(), 'kube-reflex-bench-smoke') : join(root, 'bench', 'results')))
+const chartPath = resolve(values.chart ?? (smoke ? join(outDir, 'bench-chart.svg') : join(root, 'docs', 'bench-chart.svg')))
+const docsPath = values['no-docs'] === true || smoke ? undefined : resolve(values.docs ?? join(root, 'docs', 'BENCHMARKS.md'))
+const scenarioFilter = values.scenarios?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+const dist = resolve(values.dist ?? join(root, 'dist'))
+const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+/** Classified events (what alert, auto-recover and persist receive), produced by classify itself. */
+async function classifiedPayloads(): Promise<Payload[]> {
+  const deps = createDeps(loadConfig({}))
+  const reply = await handle({ ...apiServerEvent(crashLoopPod()), id: randomUUID() }, { log: silentLogger, traceparent: '', signal: new AbortController().signal, receivedAt: Date.now(), deps })
+  if (reply === undefined) throw new Error('classify gave no reply for the bench Pod')
+  return [toRequest('classified', reply, 'binary'), toRequest('classified', reply, 'structured')]
+}
+
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
+  // Subjects get their configuration from the subject entry only.
+  for (const k of ['PORT', 'HOST', 'DATABASE_URL', 'KUBECONFIG', 'K_SINK', 'LOG_LEVEL', 'KUBE_REFLEX_DATA_DIR', 'NODE_OPTIONS', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[k]
+  env.NODE_ENV = 'production'
+  return env
+}
+
+/** alert's webhook destination: answers 200 to anything. Lives in the harness process; not measured. */
+async function startSink(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => res.writeHead(200).end())
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+  return { server, url: `http://127.0.0.1:${port}/hook` }
+}
+
+/** `kube-reflex dev --replay FILE --once --json`: events/s from the difference of a large and a 1-event replay. */
+async function measureDev(ctx: SubjectContext): Promise<DevResult> {
+  const bin = join(ctx.dist, 'cli', 'bin.js')
+  const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
+  if (help.code !== 0) return { status: 'not-measured', reason: 'not measured: `kube-reflex dev` missing' }
+  // 50 workloads (the bench Pod and Event renamed), alternating Pod updates and Events: a storm across a
+  // cluster rather than one workload repeated, so alert cooldowns and recovery budgets see several problems.
+  const WORKLOADS = 50
+  const renamed = (o: Record<string, unknown>, k: number): Record<string, unknown> => JSON.parse(JSON.stringify(o).replaceAll('checkout', `svc${k}`)) as Record<string, unknown>
+  const objects = Array.from({ length: WORKLOADS }, (_, k) => [renamed(crashLoopPod(), k), renamed(coreV1Event(), k)]).flat()
+  const file = (n: number): string => {
+    const path = join(tmpdir(), `kube-reflex-bench-replay-${n}-${process.pid}.ndjson`)
+    const lines: string[] = []
+    for (let i = 0; i < n; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
+    writeFileSync(path, lines.join('\n') + '\n')
+    return path
+  }
+  const run = async (path: string): Promise<{ ms: number; stdout: string }> => {
+    const dataDir = join(tmpdir(), `kube-reflex-bench-dev-${randomUUID()}`)
+    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json'], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 900_000)
+    if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+    return { ms: r.ms, stdout: r.stdout }
+  }
+  const small = file(1)
+  const rates: number[] = []
+  let summary: unknown
+  let events = devEvents
+  try {
+    // Size the replay to ~10 s of work at the measured rate (at most --dev-events), from a 1/10 trial run:
+    // a slow pipeline then still finishes in reasonable time, a fast one gets a long enough run.
+    const trialN = Math.max(20, Math.min(500, Math.round(devEvents / 10)))
+    const one = await run(small)
+    const trial = await run(file(trialN))
+    const trialRate = (trialN - 1) / (Math.max(1, trial.ms - one.ms) / 1000)
+    events = Math.max(trialN, Math.min(devEvents, Math.round(trialRate * 10)))
+    const big = file(events)
+    for (let rep = 0; rep < settings.reps; rep++) {
+      const base = await run(small)
+      const many = await run(big)
+      summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
+      rates.push((events - 1) / (Math.max(1, many.ms - base.ms) / 1000))
+    }
+  } catch (err) {
+    return { status: 'failed', reason: (err as Error).message }
+  }
+  return { status: 'measured', events, eventsPerSecond: spread(rates), summary }
+}
+
+function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined): SubjectResult {
+  const base = { id: subject.id, label: subject.label, role: subject.role }
+  if (rounds.length === 0) return { ...base, status: 'failed', reason: failure ?? 'no round completed' }
+  const scenarios = new Set(rounds.flatMap((r) => Object.keys(r.load)))
+  const throughput: NonNullable<SubjectResult['throughput']> = {}
+  for (const sc of scenarios) {
+    const runs = rounds.flatMap((r) => (r.load[sc] === undefined ? [] : [r.load[sc]]))
+    const cpu = runs.flatMap((r) => (r.cpuUsPerRequest === undefined ? [] : [r.cpuUsPerRequest]))
+    throughput[sc] = { rps: spread(runs.map((r) => r.rps)), ...(cpu.length > 0 ? { cpuUsPerRequest: spread(cpu) } : {}), runs: runs.map(({ rps: _rps, ...rest }) => rest) }
+  }
+  return {
+    ...base,
+    status: 'measured',
+    ...(failure === undefined ? {} : { reason: `some rounds failed: ${failure}` }),
+    startupMs: spread(rounds.map((r) => r.startupMs)),
+    idleRssMiB: spread(rounds.map((r) => r.idleRssMiB)),
+    peakRssMiB: spread(rounds.map((r) => r.peakRssMiB)),
+    firstStatus: rounds[0]?.firstStatus ?? 0,
+    ...(scenarios.size > 0 ? { throughput } : {}),
+    rounds,
+  }
+}
+
+async function main(): Promise<number> {
+  if (!existsSync(join(dist, 'cli', 'bin.js'))) {
+    log(`${dist} has no cli/bin.js: run \`npm run build\` first (npm run bench does)`)
+    return 1
+  }
+  const startedAt = new Date()
+  const loadStart = loadavg()
+  const sink = await startSink()
+  const ctx: SubjectContext = { root, dist, node: process.execPath, env: baseEnv(), sinkUrl: sink.url, databaseUrl: process.env.DATABASE_URL }
+  const input = inputPayloads()
+  const classified = await classifiedPayloads()
+  const pick = (ps: Payload[]): Payload[] => {
+    if (scenarioFilter !== undefined) {
+      const chosen = ps.filter((p) => scenarioFilter.includes(scenarioName(p)))
+      // classified subjects keep their first payload so that they are still measured
+      return chosen.length > 0 ? chosen : ps.slice(0, 1)
+    }
+    return smoke ? ps.filter((p) => p.mode === 'binary').slice(0, 1) : ps
+  }
+  // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
+  const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
+
+  const runnable: Subject[] = []
+  const results = new Map<string, SubjectResult>()
+  for (const s of subjects) {
+    const why = await s.available(ctx)
+    if (why === undefined) runnable.push(s)
+    else {
+      log(`${s.id}: ${why}`)
+      results.set(s.id, { id: s.id, label: s.label, role: s.role, status: 'not-measured', reason: why })
+    }
+  }
+  const rounds = new Map<string, Round[]>(runnable.map((s) => [s.id, []]))
+  const failures = new Map<string, string>()
+  // Every subject gets one unmeasured spawn first: the OS file cache is warm for all of them alike, and a
+  // function's database exists before its measured cold starts (a scaled-to-zero pod finds its data).
+  for (const s of runnable) {
+    try {
+      const first = pick(s.payloads === 'input' ? input : classified)
+      const r = await round({ ...s, throughput: false }, ctx, first, { ...settings, idleMs: 0 })
+      log(`${s.id}: priming start-up ${r.startupMs.toFixed(0)} ms (not counted)`)
+    } catch (err) {
+      log(`${s.id}: priming failed: ${(err as Error).message}`)
+    }
+  }
+  for (let rep = 1; rep <= settings.reps; rep++) {
+    for (const s of runnable) {
+      const payloads = pick(s.payloads === 'input' ? input : classified)
+      try {
+        const r = await round(s, ctx, payloads, settings)
+        rounds.get(s.id)?.push(r)
+        const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s ${Math.round(v.cpuUsPerRequest ?? 0)} µs CPU/req${v.non2xx + v.errors + v.timeouts > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors, ${v.timeouts} timeouts)` : ''}`)
+        log(`rep ${rep}/${settings.reps} ${s.id}: start-up ${r.startupMs.toFixed(0)} ms, idle RSS ${r.idleRssMiB.toFixed(1)} MiB${tps.length > 0 ? `, ${tps.join(', ')}` : ''}`)
+      } catch (err) {
+        failures.set(s.id, (err as Error).message)
+        log(`rep ${rep} ${s.id}: FAILED ${(err as Error).message}`)
+      }
+    }
+  }
+  for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id)))
+  const dev = only === undefined || only.includes('dev') ? await measureDev(ctx) : { status: 'not-measured' as const, reason: 'not selected (--only)' }
+  // Memory under sustained load (opt-in, long): classify's RSS after each cumulative number of events.
+  let soakResult: SoakResult | { status: 'not-measured'; reason: string } = { status: 'not-measured', reason: 'not measured: pass --soak 100000,1000000 (long run)' }
+  const classifySubject = runnable.find((s) => s.id === 'classify')
+  const soakPayload = input[0]
+  if (values.soak !== undefined && classifySubject !== undefined && soakPayload !== undefined) {
+    const steps = values.soak.split(',').map((x) => num(x.trim(), 0)).filter((x) => x > 0)
+    soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
+    log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
+  }
+  log(`dev: ${dev.status === 'measured' ? `${Math.round(dev.eventsPerSecond?.median ?? 0)} events/s` : (dev.reason ?? dev.status)}`)
+  sink.server.close()
+
+  const subjectResults = subjects.map((s) => results.get(s.id)).filter((r): r is SubjectResult => r !== undefined)
+  const ratios = computeRatios(subjectResults)
+  const scenarios = [...new Set([...input, ...classified].map(scenarioName))].filter((sc) => subjectResults.some((s) => s.throughput?.[sc] !== undefined))
+  const finishedAt = new Date()
+  const cpu = cpus()
+  const machine = {
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    totalMemMiB: Math.round(totalmem() / 2 ** 20),
+    freeMemMiB: Math.round(freemem() / 2 ** 20),
+    node: process.version,
+    platform: `${process.platform} ${release()}`,
+    loadavgStart: loadStart,
+    loadavgEnd: loadavg(),
+  }
+  const argv = process.argv.slice(2)
+  const results_ = {
+    schema: 'kube-reflex-bench/1',
+    mode: smoke ? 'smoke' : 'full',
+    command: `npm run ${smoke ? 'bench:smoke' : 'bench'}${argv.filter((a) => a !== '--smoke').length > 0 ? ` -- ${argv.filter((a) => a !== '--smoke').join(' ')}` : ''}`,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    machine,
+    dist: relative(root, dist) || '.',
+    settings,
+    payloads: [...input, ...classified].map((p) => ({ scenario: scenarioName(p), bytes: Buffer.byteLength(p.body), headers: Object.keys(p.headers).length })),
+    subjects: subjectResults,
+    ratios,
+    dev,
+    soak: soakResult,
+  }
+  mkdirSync(outDir, { recursive: true })
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
+  const file = join(outDir, `${smoke ? 'smoke' : 'bench'}-${stamp}.json`)
+  const json = JSON.stringify(results_, null, 2) + '\n'
+  writeFileSync(file, json)
+  writeFileSync(join(outDir, smoke ? 'smoke-latest.json' : 'latest.json'), json)
+  mkdirSync(dirname(chartPath), { recursive: true })
+  const caption = `${results_.command} · ${startedAt.toISOString().slice(0, 16)}Z · ${machine.cpus}× ${machine.cpuModel} · Node ${machine.node} · ${settings.reps} reps × ${settings.durationSec}s, ${settings.connections} connections`
+  writeFileSync(chartPath, renderChart(subjectResults, 'pod-binary', caption))
+  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, scenarios, soak: soakResult })
+  if (docsPath !== undefined && existsSync(docsPath)) {
+    const doc = readFileSync(docsPath, 'utf8')
+    const startMark = '<!-- bench:results:start -->'
+    const endMark = '<!-- bench:results:end -->'
+    const a = doc.indexOf(startMark)
+    const b = doc.indexOf(endMark)
+    if (a >= 0 && b > a) {
+      const block = `${startMark}\nMeasured ${startedAt.toISOString().slice(0, 16)}Z with \`${results_.command}\` (results: \`${relative(root, file)}\`; load average ${loadStart.map((l) => l.toFixed(1)).join('/')} at start, ${machine.loadavgEnd.map((l) => l.toFixed(1)).join('/')} at end).\n\n${md}\n${endMark}`
+      writeFileSync(docsPath, doc.slice(0, a) + block + doc.slice(b + endMark.length))
+      log(`updated ${relative(root, docsPath)}`)
+    }
+  }
+  process.stdout.write(md + '\n')
+  log(`results: ${relative(process.cwd(), file)}; chart: ${relative(process.cwd(), chartPath)}`)
+  return 0
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    // The CLI entry point: stop the subjects and load generators it started, then stop the run itself.
+    killAll()
+    process.exit(130)
+  })
+}
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    killAll()
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+    process.exitCode = 1
+  },
+)

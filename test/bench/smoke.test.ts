@@ -1,0 +1,124 @@
+// The benchmark harness in smoke mode (a few seconds): it must run every subject it can, and write a
+// well-formed result file with a ratio for every pair whose subjects were measured. No assertion here is
+// about a number's size — benchmarks never fail CI on a figure, only on a broken harness.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { computeRatios, RATIO_SPECS, type SubjectResult } from '../../bench/report.js'
+import { spread } from '../../bench/harness.js'
+
+const root = resolve(import.meta.dirname, '..', '..')
+
+t.test('spread: median of odd and even samples, min and max', async (t) => {
+  t.same({ ...spread([3, 1, 2]), samples: [] }, { median: 2, min: 1, max: 3, n: 3, samples: [] })
+  t.equal(spread([4, 1, 3, 2]).median, 2.5)
+  t.ok(Number.isNaN(spread([]).median))
+})
+
+t.test('ratios: measured pairs get a value, a missing subject makes its ratios pending with the reason', async (t) => {
+  const s = (id: string, rps: number, startup: number, rss: number): SubjectResult => ({
+    id,
+    label: id,
+    role: 'kube-reflex',
+    status: 'measured',
+    startupMs: spread([startup]),
+    idleRssMiB: spread([rss]),
+    throughput: { 'pod-binary': { rps: spread([rps]), runs: [] } },
+  })
+  const ratios = computeRatios([
+    s('classify', 3000, 90, 50),
+    s('bare-http', 6000, 60, 40),
+    s('faas-empty', 1000, 200, 60),
+    { id: 'persist-pglite', label: 'persist', role: 'kube-reflex', status: 'not-measured', reason: 'not measured: function missing' },
+  ])
+  const by = new Map(ratios.map((r) => [r.id, r]))
+  t.equal(by.get('classify-vs-faas-empty-throughput')?.value, 3)
+  t.equal(by.get('classify-vs-faas-empty-throughput')?.met, true)
+  t.equal(by.get('classify-vs-bare-throughput')?.value, 0.5)
+  t.equal(by.get('classify-vs-bare-startup')?.value, 1.5)
+  t.equal(by.get('classify-vs-bare-idle-rss')?.met, true)
+  t.equal(by.get('classify-vs-faas-empty-startup')?.value, 0.45)
+  const persist = by.get('persist-pglite-vs-classify-throughput')
+  t.equal(persist?.status, 'pending')
+  t.equal(persist?.value, null)
+  t.match(persist?.reason, /function missing/)
+  t.equal(by.get('alert-vs-bare-idle-rss')?.status, 'pending', 'a subject absent from the run is pending too')
+})
+
+t.test('smoke run writes a well-formed result file and chart', async (t) => {
+  t.setTimeout(300_000)
+  if (!existsSync(join(root, 'dist', 'cli', 'bin.js'))) {
+    const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' })
+    t.equal(build.status, 0, 'build for the smoke run')
+  }
+  const out = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-test-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const chart = join(out, 'chart.svg')
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out, '--chart', chart], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 280_000,
+    env: { ...process.env, DATABASE_URL: '' },
+  })
+  t.equal(run.status, 0, `harness exit code (stderr: ${run.stderr.slice(-2000)})`)
+  const file = join(out, 'smoke-latest.json')
+  t.ok(existsSync(file), 'smoke-latest.json written')
+  const results = JSON.parse(readFileSync(file, 'utf8')) as {
+    schema: string
+    mode: string
+    machine: { cpus: number; node: string }
+    subjects: SubjectResult[]
+    ratios: { id: string; status: string; value: number | null; met: boolean | null; reason?: string }[]
+  }
+  t.equal(results.schema, 'kube-reflex-bench/1')
+  t.equal(results.mode, 'smoke')
+  t.ok(results.machine.cpus > 0)
+  t.equal(results.machine.node, process.version)
+
+  const subjects = new Map(results.subjects.map((s) => [s.id, s]))
+  for (const id of ['bare-http', 'faas-empty', 'classify']) t.equal(subjects.get(id)?.status, 'measured', `${id} measured`)
+  for (const s of results.subjects) {
+    t.not(s.status, 'failed', `${s.id} did not fail (${s.reason ?? ''})`)
+    if (s.status === 'not-measured') t.match(s.reason, /^not measured: /, `${s.id} says why it was not measured`)
+    if (s.status === 'measured') {
+      t.ok((s.startupMs?.median ?? 0) > 0, `${s.id} start-up`)
+      t.ok((s.idleRssMiB?.median ?? 0) > 0, `${s.id} idle RSS`)
+      t.ok((s.peakRssMiB?.median ?? 0) >= (s.idleRssMiB?.median ?? Infinity), `${s.id} peak RSS ≥ idle RSS`)
+      t.ok(s.firstStatus !== undefined && s.firstStatus >= 200 && s.firstStatus < 300, `${s.id} first answer was 2xx`)
+      // Under load every answer must be a 2xx (fresh ids, valid events): a harness that sends broken
+      // requests would otherwise still produce a figure.
+      for (const [scenario, tp] of Object.entries(s.throughput ?? {})) {
+        for (const run of tp.runs) {
+          t.ok(run.ok2xx > 0, `${s.id} ${scenario}: answered`)
+          t.equal(run.non2xx, 0, `${s.id} ${scenario}: no non-2xx answers`)
+          t.equal(run.timeouts, 0, `${s.id} ${scenario}: no timeouts`)
+        }
+      }
+    }
+  }
+  t.equal(subjects.get('classify')?.firstStatus, 200, 'classify start-up ends on a classified reply')
+
+  t.equal(results.ratios.length, RATIO_SPECS.length, 'one entry per target ratio')
+  for (const spec of RATIO_SPECS) {
+    const r = results.ratios.find((x) => x.id === spec.id)
+    if (r === undefined) {
+      t.fail(`ratio ${spec.id} missing`)
+      continue
+    }
+    const both = subjects.get(spec.num.subject)?.status === 'measured' && subjects.get(spec.den.subject)?.status === 'measured'
+    if (both) {
+      t.equal(r.status, 'measured', `${spec.id}: both subjects measured, so the ratio is`)
+      t.ok(typeof r.value === 'number' && Number.isFinite(r.value) && r.value > 0, `${spec.id} has a positive ratio`)
+      t.type(r.met, 'boolean')
+    } else {
+      t.equal(r.status, 'pending', `${spec.id} pending`)
+      t.equal(r.value, null)
+      t.ok((r.reason ?? '').length > 0, `${spec.id} says why`)
+    }
+  }
+  const svg = readFileSync(chart, 'utf8')
+  t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  t.match(svg, /kube-reflex serve classify/)
+})
