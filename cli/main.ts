@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   classify: { summary: 'classify recorded events offline and print the findings (try rules files)', load: async () => (await import('./commands/classify.js')).classify },
   dev: { summary: 'run the whole pipeline locally behind a Knative-style broker', load: async () => (await import('./commands/dev.js')).dev },
   serve: { summary: 'run one function over HTTP (what the container runs on Knative)', load: async () => (await import('./commands/serve.js')).serve },
+  replay: { summary: 're-send stored (--from-db) or recorded (--from FILE) events to a broker or function', load: async () => (await import('./commands/replay.js')).replayCommand },
 }
 
 export function usage(): string {

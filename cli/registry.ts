@@ -16,7 +16,7 @@ const LOADERS: Record<FunctionName, () => Promise<Factory | undefined>> = {
   classify: async () => (await import('../functions/classify/index.js')).fromEnv,
   alert: () => Promise.resolve(undefined),
   'auto-recover': () => Promise.resolve(undefined),
-  persist: () => Promise.resolve(undefined),
+  persist: async () => (await import('../functions/persist/index.js')).fromEnv,
 }
 
 export async function createFunction(name: FunctionName, env: Env, log: Logger): Promise<ReflexFunction> {

@@ -14,10 +14,15 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>
 }
 
+/** A connection inside a transaction; `exec` runs a script of several statements (migrations), without parameters. */
+export interface Transaction extends Queryable {
+  exec(sql: string): Promise<void>
+}
+
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite'
   /** Runs `fn` in one transaction (BEGIN … COMMIT, ROLLBACK on throw). */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 
@@ -63,6 +68,10 @@ async function openPostgres(url: string, max: number): Promise<Database> {
             const r = await client.query(sql, params as unknown[] | undefined)
             return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 }
           },
+          // Without parameters node-postgres uses the simple query protocol, which accepts several statements.
+          async exec(sql: string) {
+            await client.query(sql)
+          },
         })
         await client.query('COMMIT')
         client.release()
@@ -93,6 +102,10 @@ async function openPglite(dataDir: string): Promise<Database> {
           async query<T>(sql: string, params?: readonly unknown[]) {
             const r = await tx.query<T>(sql, params as unknown[] | undefined)
             return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
+          },
+          // PGlite's query() is the extended protocol (one statement); exec() takes a script.
+          async exec(sql: string) {
+            await tx.exec(sql)
           },
         }),
       ),
@@ -159,7 +172,7 @@ export async function migrate(db: Database, component: string, migrations: reado
     let count = 0
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue
-      await tx.query(m.sql)
+      await tx.exec(m.sql)
       await tx.query('INSERT INTO kube_reflex_migrations (component, version, name) VALUES ($1, $2, $3)', [component, m.version, m.name])
       count++
     }

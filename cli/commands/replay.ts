@@ -1,0 +1,281 @@
+// `kube-reflex replay`: re-sends stored events (the persist store) or a recording (NDJSON of CloudEvents)
+// to a broker or a function, in binary content mode with the original attributes, oldest first.
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Command, CommandIO } from '../io.js'
+import { UsageError } from '../io.js'
+import { toBinary, validateAttributes, type CloudEventV1 } from '../../shared/cloudevent.js'
+import { ReflexError } from '../../shared/errors.js'
+import type { EventFilter } from '../../functions/persist/query-params.js'
+
+export const REPLAY_HELP = `Usage: kube-reflex replay (--from-db | --from FILE) --to URL [options]
+
+Re-sends events in CloudEvents binary mode, oldest first, with their original
+attributes (receivers deduplicate on source + id).
+
+Sources:
+      --from-db          the persist event store: DATABASE_URL, else the embedded
+                         store under KUBE_REFLEX_DATA_DIR (default ./.kube-reflex)
+      --from <file>      an NDJSON recording, one CloudEvent (JSON format) per line
+
+Options:
+      --to <url>         where to send (a Broker ingress or a function)
+      --since <time>     only events that occurred at or after: RFC 3339 or 15m, 6h, 7d
+      --until <time>     only events that occurred before
+      --filter <k=v>     repeatable; k is one of namespace, severity, category,
+                         reason, kind, name, type (a prefix with .*), q (message text)
+      --concurrency <n>  requests in flight (default 1: keeps the order)
+      --retries <n>      attempts per event on 429/5xx/network errors (default 5)
+  -h, --help             show this help
+
+Progress goes to stderr; the final count to stdout. Exit code 1 if any event
+was not accepted.
+`
+
+const FILTER_KEYS = ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'type', 'q'] as const
+
+export interface ReplayOptions {
+  readonly source: { readonly db: true } | { readonly file: string }
+  readonly to: URL
+  readonly filter: EventFilter
+  readonly concurrency: number
+  readonly retries: number
+}
+
+/** Pure: argv → options, or a UsageError saying what is wrong. */
+export async function parseOptions(argv: string[], now = Date.now()): Promise<ReplayOptions | 'help'> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'from-db': { type: 'boolean' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        filter: { type: 'string', multiple: true },
+        concurrency: { type: 'string' },
+        retries: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err))
+  }
+  const v = parsed.values
+  if (v.help === true) return 'help'
+  if ((v['from-db'] === true) === (v.from !== undefined)) throw new UsageError('give exactly one source: --from-db or --from FILE')
+  if (v.to === undefined) throw new UsageError('--to URL is required')
+  let to: URL
+  try {
+    to = new URL(v.to)
+    if (to.protocol !== 'http:' && to.protocol !== 'https:') throw new Error('protocol')
+  } catch {
+    throw new UsageError(`--to must be an http(s) URL (got '${v.to}')`)
+  }
+  const query: Record<string, string> = {}
+  if (v.since !== undefined) query.since = v.since
+  if (v.until !== undefined) query.until = v.until
+  for (const f of v.filter ?? []) {
+    const eq = f.indexOf('=')
+    const k = f.slice(0, eq)
+    if (eq <= 0 || !(FILTER_KEYS as readonly string[]).includes(k)) throw new UsageError(`--filter takes key=value with key one of ${FILTER_KEYS.join(', ')} (got '${f}')`)
+    if (query[k] !== undefined) throw new UsageError(`--filter ${k} given twice (use a comma list for severity/category)`)
+    query[k] = f.slice(eq + 1)
+  }
+  // The same validation as the query API: one set of rules for what a filter means.
+  const { parseEventsQuery } = await import('../../functions/persist/query-params.js')
+  let filter: EventFilter
+  try {
+    filter = parseEventsQuery(query, now).filter
+  } catch (err) {
+    if (err instanceof ReflexError) throw new UsageError(err.message.replace(/^invalid query: /, ''))
+    throw err
+  }
+  const int = (name: string, raw: string | undefined, fallback: number, max: number): number => {
+    if (raw === undefined) return fallback
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be an integer from 1 to ${max}`)
+    return n
+  }
+  return {
+    source: v.from !== undefined ? { file: v.from } : { db: true },
+    to,
+    filter,
+    concurrency: int('concurrency', v.concurrency, 1, 64),
+    retries: int('retries', v.retries, 5, 20),
+  }
+}
+
+export interface ReplayDeps {
+  readonly fetch: typeof fetch
+  /** Backoff between attempts; tests pass a no-op. */
+  readonly sleep: (ms: number) => Promise<void>
+}
+
+export interface ReplayResult {
+  sent: number
+  rejected: number
+  failed: number
+  invalid: number
+}
+
+type Outcome = 'sent' | 'rejected' | 'failed'
+
+/** The stored JSON event back to a wire event: data_base64 becomes bytes again (CloudEvents JSON §3.1). */
+function fromJson(json: Record<string, unknown>): CloudEventV1 {
+  const { data_base64: b64, ...rest } = json
+  const event = rest as CloudEventV1
+  if (typeof b64 === 'string') event.data = Buffer.from(b64, 'base64')
+  return event
+}
+
+async function send(event: CloudEventV1, to: URL, retries: number, deps: ReplayDeps, signal: AbortSignal): Promise<Outcome> {
+  const { headers, body } = toBinary(event)
+  for (let attempt = 1; ; attempt++) {
+    let retryAfter: number | undefined
+    try {
+      const res = await deps.fetch(to, { method: 'POST', headers, body, signal })
+      await res.arrayBuffer()
+      if (res.status >= 200 && res.status < 300) return 'sent'
+      // Knative's retry table: 429 and 5xx are worth retrying; other 4xx will fail again.
+      if (res.status !== 429 && res.status < 500) return 'rejected'
+      const ra = Number(res.headers.get('retry-after'))
+      if (Number.isFinite(ra) && ra > 0) retryAfter = Math.min(ra, 30) * 1000
+    } catch (err) {
+      if (signal.aborted) throw err
+    }
+    if (attempt >= retries) return 'failed'
+    await deps.sleep(retryAfter ?? Math.min(200 * 2 ** (attempt - 1), 5000))
+  }
+}
+
+class Progress {
+  private last = 0
+  constructor(
+    private readonly io: CommandIO,
+    private readonly total: number,
+  ) {}
+  tick(done: number): void {
+    const tty = (this.io.stderr as { isTTY?: boolean }).isTTY === true
+    if (tty) {
+      const width = 30
+      const filled = this.total === 0 ? width : Math.round((width * done) / this.total)
+      this.io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${this.total}`)
+      if (done === this.total) this.io.stderr.write('\n')
+      return
+    }
+    // Not a terminal (CI logs): a line per 10 % rather than a bar redrawn with \r.
+    const step = Math.max(1, Math.ceil(this.total / 10))
+    if (done === this.total || done - this.last >= step) {
+      this.last = done
+      this.io.stderr.write(`replay: ${done}/${this.total}\n`)
+    }
+  }
+}
+
+async function* fromFile(path: string, filter: EventFilter, result: ReplayResult, io: CommandIO): AsyncGenerator<CloudEventV1> {
+  const { toRecord } = await import('../../functions/persist/record.js')
+  const { matchesFilter } = await import('../../functions/persist/record-filter.js')
+  const lines = (await readFile(path, 'utf8')).split('\n')
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue
+    let json: unknown
+    try {
+      json = JSON.parse(line)
+    } catch {
+      json = undefined
+    }
+    const problems = json !== null && typeof json === 'object' && !Array.isArray(json) ? validateAttributes(json as Record<string, unknown>) : [{ attribute: 'line', problem: 'is not a JSON object' }]
+    if (problems.length > 0) {
+      result.invalid++
+      io.stderr.write(`replay: ${path}:${i + 1}: not a CloudEvent (${problems.map((p) => `${p.attribute} ${p.problem}`).join('; ')})\n`)
+      continue
+    }
+    const event = fromJson(json as Record<string, unknown>)
+    let record
+    try {
+      record = toRecord(event, new Date())
+    } catch {
+      record = undefined // not something persist would store: filters on its fields cannot match, send it only unfiltered
+    }
+    if (Object.keys(filter).length > 0 && (record === undefined || !matchesFilter(record, filter))) continue
+    yield event
+  }
+}
+
+export async function replay(options: ReplayOptions, io: CommandIO, deps: ReplayDeps): Promise<ReplayResult> {
+  const result: ReplayResult = { sent: 0, rejected: 0, failed: 0, invalid: 0 }
+  let events: AsyncIterable<CloudEventV1, unknown>
+  let total: number
+  let close = (): Promise<void> => Promise.resolve()
+  if ('file' in options.source) {
+    const collected: CloudEventV1[] = []
+    for await (const e of fromFile(resolve(io.cwd, options.source.file), options.filter, result, io)) collected.push(e)
+    const it = collected[Symbol.iterator]()
+    events = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(it.next()) }) }
+    total = collected.length
+  } else {
+    const [{ openDatabase }, { listEvents, countEvents }, { decodeCursor }] = await Promise.all([
+      import('../../shared/db.js'),
+      import('../../functions/persist/store-read.js'),
+      import('../../functions/persist/query-params.js'),
+    ])
+    const db = await openDatabase({ databaseUrl: io.env.DATABASE_URL || undefined, dataDir: resolve(io.cwd, io.env.KUBE_REFLEX_DATA_DIR || '.kube-reflex') })
+    close = () => db.close()
+    try {
+      total = await countEvents(db, options.filter)
+    } catch (err) {
+      await close()
+      throw new Error('cannot read the event store (has persist run against this database?)', { cause: err })
+    }
+    const filter = options.filter
+    events = (async function* () {
+      let cursor: readonly [string, string] | undefined
+      for (;;) {
+        const page = await listEvents(db, filter, { limit: 200, cursor }, 'asc')
+        for (const item of page.items) yield fromJson(item.event)
+        if (page.nextCursor === null) return
+        cursor = decodeCursor(page.nextCursor)
+      }
+    })()
+  }
+  const progress = new Progress(io, total)
+  let done = 0
+  try {
+    const iterator = events[Symbol.asyncIterator]()
+    // A small pool pulling from one iterator: with concurrency 1, strictly in order.
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (io.stopSignal.aborted) return
+        const next = await iterator.next()
+        if (next.done === true) return
+        const outcome = await send(next.value, options.to, options.retries, deps, io.stopSignal)
+        result[outcome]++
+        if (outcome !== 'sent') io.stderr.write(`replay: ${next.value.source} ${next.value.id}: ${outcome === 'rejected' ? 'rejected by the receiver' : 'gave up after retries'}\n`)
+        progress.tick(++done)
+      }
+    }
+    await Promise.all(Array.from({ length: options.concurrency }, worker))
+  } finally {
+    await close()
+  }
+  if (total === 0) progress.tick(0)
+  return result
+}
+
+export const replayCommand: Command = async (argv: string[], io: CommandIO) => {
+  const options = await parseOptions(argv)
+  if (options === 'help') {
+    io.stdout.write(REPLAY_HELP)
+    return 0
+  }
+  const result = await replay(options, io, { fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })
+  const total = result.sent + result.rejected + result.failed
+  io.stdout.write(`replayed ${result.sent} of ${total} events to ${options.to.origin}${options.to.pathname}` + `${result.rejected > 0 ? `, ${result.rejected} rejected` : ''}${result.failed > 0 ? `, ${result.failed} failed` : ''}${result.invalid > 0 ? `, ${result.invalid} invalid lines skipped` : ''}\n`)
+  return result.rejected + result.failed + result.invalid > 0 ? 1 : 0
+}

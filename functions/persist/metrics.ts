@@ -1,0 +1,27 @@
+// persist's own metrics, with the names fixed in /work/contracts-extra.md (docs/METRICS.md).
+import { Counter, type Registry } from '../../shared/metrics.js'
+
+export interface PersistMetrics {
+  readonly stored: Counter<'type'>
+  readonly duplicates: Counter
+  readonly deadLettered: Counter<'code'>
+}
+
+const byRegistry = new WeakMap<Registry, PersistMetrics>()
+
+export function persistMetrics(registry: Registry): PersistMetrics {
+  const existing = byRegistry.get(registry)
+  if (existing !== undefined) return existing
+  const m: PersistMetrics = {
+    stored: new Counter({ name: 'persist_events_stored_total', help: 'Events newly stored (duplicates excluded), by type.', labelNames: ['type'], registers: [registry] }),
+    duplicates: new Counter({ name: 'persist_duplicates_total', help: 'Redelivered events that were already stored.', registers: [registry] }),
+    deadLettered: new Counter({
+      name: 'dead_lettered_events_total',
+      help: 'Events received on /dead-letter (the Broker deadLetterSink), by knativeerrorcode.',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+  }
+  byRegistry.set(registry, m)
+  return m
+}

@@ -1,0 +1,145 @@
+// `kube-reflex replay` end to end: from one persist store into another persist over real HTTP (original
+// attributes kept, filters and window applied, oldest first), from an NDJSON recording, retries on 503,
+// and usage errors.
+import t from 'tap'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { main } from '../../../cli/main.js'
+import type { CommandIO } from '../../../cli/io.js'
+import { parseHttpEvent, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
+import { eachBackend, startPersist } from '../../functions/persist/backends.js'
+import { history } from '../../functions/persist/fixtures.js'
+import { dataOf, occurredAt, seed } from '../../functions/persist/seed.js'
+
+function io(env: Record<string, string | undefined>, cwd: string): CommandIO & { out: () => string; err: () => string } {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.on('data', (c: Buffer) => (out += c.toString()))
+  stderr.on('data', (c: Buffer) => (err += c.toString()))
+  return { stdout, stderr, env, cwd, stopSignal: new AbortController().signal, out: () => out, err: () => err }
+}
+
+const NOW = new Date()
+
+eachBackend(t, 'replay --from-db re-sends the filtered window, oldest first, with the original attributes', async (t, backend) => {
+  const source = await startPersist(t, backend)
+  const sent = await seed(source.url, 90, NOW)
+  // The target: a second persist on its own PGlite store, receiving over real HTTP.
+  // (t.testdir() would wipe the source's PGlite directory when called twice: use a sibling under it.)
+  const target = await startPersist(t, { name: 'pglite', options: { dataDir: join(backend.options.dataDir ?? t.testdir(), 'target') } })
+  const since = new Date(NOW.getTime() - 24 * 3_600_000).toISOString()
+  const env = backend.options.databaseUrl !== undefined ? { DATABASE_URL: backend.options.databaseUrl } : { KUBE_REFLEX_DATA_DIR: backend.options.dataDir }
+  const cli = io(env, process.cwd())
+  const code = await main(['replay', '--from-db', '--since', since, '--filter', 'namespace=shop', '--filter', 'severity=critical,warning', '--to', `${target.url}/`], cli)
+  const expected = sent.filter((e) => occurredAt(e) >= since && (e.subject ?? '').startsWith('shop/') && ['critical', 'warning'].includes(String(e.severity ?? dataOf(e).severity)))
+  t.equal(code, 0, cli.err())
+  t.ok(expected.length > 5, `the window holds ${expected.length} matching events`)
+  t.match(cli.out(), new RegExp(`^replayed ${expected.length} of ${expected.length} events to ${target.url}/\\n$`))
+  t.match(cli.err(), new RegExp(`replay: ${expected.length}/${expected.length}\\n$`), 'progress on stderr')
+  const rows = await target.db.query<{ event: Record<string, unknown> }>('SELECT event FROM persist_events ORDER BY seq')
+  t.same(rows.rows.map((r) => r.event).sort((a, b) => String(a.id).localeCompare(String(b.id))), expected.map((e) => JSON.parse(JSON.stringify(e)) as unknown).sort((a, b) => String((a as CloudEventV1).id).localeCompare(String((b as CloudEventV1).id))), 'the same events, attributes and data unchanged')
+  const order = rows.rows.map((r) => occurredAt(r.event as unknown as CloudEventV1))
+  t.same(order, [...order].sort(), 'oldest first (concurrency 1 keeps the order)')
+
+  const again = io(env, process.cwd())
+  t.equal(await main(['replay', '--from-db', '--since', since, '--filter', 'namespace=shop', '--filter', 'severity=critical,warning', '--to', `${target.url}/`], again), 0)
+  const count = await target.db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')
+  t.equal(count.rows[0]?.n, expected.length, 'replaying twice stores nothing twice: the receiver deduplicates on (source, id)')
+})
+
+void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 retried', async (t) => {
+  const received: CloudEventV1[] = []
+  let unavailable = 2
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (unavailable > 0) {
+        unavailable--
+        res.writeHead(503, { 'retry-after': '0' }).end()
+        return
+      }
+      received.push(parseHttpEvent(req.headers, Buffer.concat(chunks)))
+      res.writeHead(202).end()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const { classified, replies } = history(10, NOW)
+  const binary: CloudEventV1 = { specversion: '1.0', id: 'raw-1', source: '/recorder', type: 'dev.kubereflex.test.raw', datacontenttype: 'application/octet-stream', data: Buffer.from([0, 1, 2, 255]) }
+  const lines = [...classified.map(toStructured), '{"not":"a cloudevent"}', ...replies.map(toStructured), 'garbage', toStructured(binary), '']
+  const dir = t.testdir()
+  writeFileSync(join(dir, 'recording.ndjson'), lines.join('\n'))
+  const cli = io({}, dir)
+  const code = await main(['replay', '--from', 'recording.ndjson', '--to', url, '--concurrency', '3'], cli)
+  const total = classified.length + replies.length + 1
+  t.equal(code, 1, 'exit 1: two lines were not CloudEvents')
+  t.match(cli.err(), /recording\.ndjson:11: not a CloudEvent \(specversion is required; id is required/)
+  t.match(cli.err(), /recording\.ndjson:\d+: not a CloudEvent \(line is not a JSON object\)/)
+  t.match(cli.out(), new RegExp(`replayed ${total} of ${total} events to ${url}, 2 invalid lines skipped`))
+  t.equal(received.length, total, 'every valid event arrived once, after two 503s were retried')
+  const raw = received.find((e) => e.id === 'raw-1')
+  t.same(raw?.data, Buffer.from([0, 1, 2, 255]), 'binary data goes out as bytes')
+  t.same(received.filter((e) => e.type === 'dev.kubereflex.event.classified').map((e) => e.data).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), classified.map((e) => e.data).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))))
+
+  const filtered: CloudEventV1[] = []
+  received.length = 0
+  const cli2 = io({}, dir)
+  t.equal(await main(['replay', '--from', 'recording.ndjson', '--to', url, '--filter', 'type=dev.kubereflex.alert.*'], cli2), 1)
+  filtered.push(...received)
+  t.same(filtered.map((e) => e.id).sort(), replies.filter((e) => e.type.startsWith('dev.kubereflex.alert.')).map((e) => e.id).sort(), 'filters apply to recordings too')
+})
+
+void t.test('replay reports a receiver that rejects, and gives up after --retries', async (t) => {
+  const statuses = new Map<string, number>([['e-400', 400], ['e-500', 500]])
+  let attempts500 = 0
+  const server = createServer((req, res) => {
+    const id = String(req.headers['ce-id'])
+    if (id === 'e-500') attempts500++
+    req.resume()
+    req.on('end', () => res.writeHead(statuses.get(id) ?? 202).end())
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const dir = t.testdir({
+    'r.ndjson': ['e-ok', 'e-400', 'e-500'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n'),
+  })
+  const cli = io({}, dir)
+  t.equal(await main(['replay', '--from', 'r.ndjson', '--to', url, '--retries', '2'], cli), 1)
+  t.match(cli.out(), /replayed 1 of 3 events .*, 1 rejected, 1 failed/)
+  t.match(cli.err(), /\/t e-400: rejected by the receiver/)
+  t.match(cli.err(), /\/t e-500: gave up after retries/)
+  t.equal(attempts500, 2, '--retries attempts, no more')
+})
+
+void t.test('usage errors exit 2 with a message', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--to', 'http://x/'], /give exactly one source/],
+    [['--from-db', '--from', 'f', '--to', 'http://x/'], /give exactly one source/],
+    [['--from-db'], /--to URL is required/],
+    [['--from-db', '--to', 'ftp://x/'], /--to must be an http\(s\) URL/],
+    [['--from-db', '--to', 'http://x/', '--filter', 'colour=red'], /--filter takes key=value with key one of namespace/],
+    [['--from-db', '--to', 'http://x/', '--since', 'yesterday'], /since: 'yesterday' is not an RFC 3339 timestamp/],
+    [['--from-db', '--to', 'http://x/', '--filter', 'severity=fatal'], /severity: unknown severity 'fatal'/],
+    [['--from-db', '--to', 'http://x/', '--concurrency', '0'], /--concurrency must be an integer from 1 to 64/],
+    [['--from-db', '--to', 'http://x/', '--bogus'], /Unknown option '--bogus'/],
+  ]
+  for (const [args, message] of cases) {
+    const cli = io({}, process.cwd())
+    t.equal(await main(['replay', ...args], cli), 2, args.join(' '))
+    t.match(cli.err(), message)
+  }
+  const help = io({}, process.cwd())
+  t.equal(await main(['replay', '--help'], help), 0)
+  t.match(help.out(), /Usage: kube-reflex replay \(--from-db \| --from FILE\) --to URL/)
+})

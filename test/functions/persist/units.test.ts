@@ -1,0 +1,102 @@
+// Pure pieces: configuration, the record a CloudEvent becomes, query parameter validation, cursors, the
+// in-memory filter, and the group committer's batching and poison isolation.
+import t from 'tap'
+import { ConfigError } from '../../../shared/config.js'
+import { ReflexError } from '../../../shared/errors.js'
+import { loadConfig, matchesFilter, parseEventsQuery, toRecord } from '../../../functions/persist/index.js'
+import { GroupCommit } from '../../../functions/persist/group-commit.js'
+import { decodeCursor, encodeCursor } from '../../../functions/persist/query-params.js'
+import { alertReply, classified, recoveryReply } from './fixtures.js'
+
+const AT = new Date('2026-11-27T09:30:00Z')
+const oom = classified({ namespace: 'payments', name: 'ledger-5c7d9b8f4-q8w2k', workload: 'ledger', reason: 'OOMKilling', message: 'Memory cgroup out of memory: Killed process 4211 (java)', severity: 'critical', category: 'oom', action: 'rollout-restart', at: AT })
+
+void t.test('loadConfig: defaults, validation naming the variable', (t) => {
+  const c = loadConfig({})
+  t.equal(c.retentionDays, 30)
+  t.equal(c.dataDir, '.kube-reflex')
+  t.equal(c.apiToken, undefined)
+  t.equal(c.archiveTopic, undefined)
+  t.ok(Object.isFrozen(c))
+  const k = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9092', KAFKA_ARCHIVE_TOPIC: 'archive', PERSIST_RETENTION_DAYS: '7' })
+  t.same(k.kafkaBrokers, ['a:9092', 'b:9092'])
+  t.equal(k.retentionDays, 7)
+  t.throws(() => loadConfig({ PERSIST_RETENTION_DAYS: '0' }), /PERSIST_RETENTION_DAYS must be an integer from 1 to 3650/)
+  t.throws(() => loadConfig({ KAFKA_ARCHIVE_TOPIC: 'archive' }), ConfigError)
+  t.throws(() => loadConfig({ KAFKA_ARCHIVE_TOPIC: 'archive' }), /KAFKA_ARCHIVE_TOPIC is set but KAFKA_BROKERS is not/)
+  t.end()
+})
+
+void t.test('toRecord: columns of classified events and of alert/recovery replies', (t) => {
+  const r = toRecord(oom, new Date())
+  t.match(r, { recordKind: 'classified', severity: 'critical', category: 'oom', action: 'rollout-restart', reason: 'OOMKilling', namespace: 'payments', kind: 'Pod', name: 'ledger-5c7d9b8f4-q8w2k', occurredAt: AT.toISOString(), fingerprint: oom.fingerprint })
+  const a = toRecord(alertReply(oom, 'failed', new Date(AT.getTime() + 5000)), new Date())
+  t.match(a, { recordKind: 'alert', outcome: 'failed', namespace: 'payments', kind: 'Deployment', name: 'ledger', fingerprint: oom.fingerprint, severity: 'critical' })
+  const rc = toRecord(recoveryReply(oom, 'skipped', AT), new Date())
+  t.match(rc, { recordKind: 'recovery', outcome: 'skipped', action: 'restart-pod' })
+  const received = new Date('2026-11-27T10:00:00Z')
+  const other = toRecord({ specversion: '1.0', id: '1', source: '/x', type: 'dev.kubereflex.other', data: Buffer.from('hi') }, received)
+  t.match(other, { recordKind: 'other', occurredAt: received.toISOString(), event: { data_base64: 'aGk=' } })
+  t.throws(() => toRecord({ ...oom, data: 'text' }, received), { code: 'EVENT_DATA_INVALID', status: 400 })
+  t.end()
+})
+
+void t.test('parseEventsQuery: typed filters; every problem in one 400', (t) => {
+  const now = Date.parse('2026-11-27T12:00:00Z')
+  const { filter, page } = parseEventsQuery({ severity: 'Critical,warning', category: 'oom', since: '90m', until: '2026-11-27T13:00:00+01:00', limit: '10' }, now)
+  t.same(filter, { severity: ['critical', 'warning'], category: ['oom'], since: '2026-11-27T10:30:00.000Z', until: '2026-11-27T12:00:00.000Z' })
+  t.same(page, { limit: 10, cursor: undefined })
+  try {
+    parseEventsQuery({ severity: 'loud', limit: '1000', since: 'soon' }, now)
+    t.fail('should throw')
+  } catch (err) {
+    t.ok(err instanceof ReflexError && err.status === 400)
+    t.same((err as ReflexError).problems?.map((p) => (p as { parameter: string }).parameter).sort(), ['limit', 'severity', 'since'])
+  }
+  t.end()
+})
+
+void t.test('cursors round-trip and reject anything else', (t) => {
+  const c = encodeCursor('2026-11-27T09:30:00.123456Z', '42')
+  t.same(decodeCursor(c), ['2026-11-27T09:30:00.123456Z', '42'])
+  for (const bad of ['', '!!', Buffer.from('[1,2]').toString('base64url'), Buffer.from('{"a":1}').toString('base64url'), Buffer.from('not json').toString('base64url')]) t.equal(decodeCursor(bad), undefined, bad)
+  t.end()
+})
+
+void t.test('matchesFilter agrees with the query semantics', (t) => {
+  const r = toRecord(oom, new Date())
+  const now = Date.parse('2026-11-27T12:00:00Z')
+  const f = (q: Record<string, string>): boolean => matchesFilter(r, parseEventsQuery(q, now).filter)
+  t.ok(f({ namespace: 'payments', severity: 'critical,warning', category: 'oom,crashloop', reason: 'OOMKilling', kind: 'Pod' }))
+  t.ok(f({ type: 'dev.kubereflex.event.*', q: 'CGROUP OUT', since: '2026-11-27T09:30:00Z', until: '2026-11-27T09:30:01Z' }))
+  t.notOk(f({ namespace: 'shop' }))
+  t.notOk(f({ severity: 'warning' }))
+  t.notOk(f({ until: '2026-11-27T09:30:00Z' }), 'until is exclusive')
+  t.notOk(f({ type: 'dev.kubereflex.alert.*' }))
+  t.notOk(f({ q: 'disk' }))
+  t.end()
+})
+
+void t.test('GroupCommit: batches concurrent submissions, isolates a poison item', async (t) => {
+  const batches: number[][] = []
+  const gc = new GroupCommit<number, number>({
+    windowMs: 5,
+    maxBatch: 4,
+    isolate: (err) => !(err instanceof Error && err.message === 'down'),
+    commit: (items) => {
+      batches.push([...items])
+      if (items.includes(13) && items.length > 1) return Promise.reject(new Error('poison in batch'))
+      if (items.includes(13)) return Promise.reject(new Error('poison'))
+      return Promise.resolve(items.map((i) => i * 2))
+    },
+  })
+  const results = await Promise.allSettled([1, 2, 3, 13, 5, 6].map((i) => gc.submit(i)))
+  t.same(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [2, 4, 6, 'poison', 10, 12], 'only the poison item fails')
+  t.same(batches[0], [1, 2, 3, 13], 'first batch capped at maxBatch')
+  t.same(batches.slice(1, 5), [[1], [2], [3], [13]], 'a failed batch is retried item by item')
+  const down = new GroupCommit<number, number>({ windowMs: 1, maxBatch: 10, isolate: () => false, commit: () => Promise.reject(new Error('down')) })
+  const all = await Promise.allSettled([1, 2, 3].map((i) => down.submit(i)))
+  t.ok(all.every((r) => r.status === 'rejected'), 'a transient failure fails the whole batch at once')
+  t.same(down.batchSizes, [3], 'without retrying one by one')
+  await gc.drain()
+})
