@@ -14,7 +14,7 @@ type Factory = (env: Env, log: Logger) => Promise<ReflexFunction>
 
 const LOADERS: Record<FunctionName, () => Promise<Factory | undefined>> = {
   classify: async () => (await import('../functions/classify/index.js')).fromEnv,
-  alert: () => Promise.resolve(undefined),
+  alert: async () => (await import('../functions/alert/index.js')).fromEnv,
   'auto-recover': () => Promise.resolve(undefined),
   persist: async () => (await import('../functions/persist/index.js')).fromEnv,
 }

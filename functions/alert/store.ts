@@ -1,0 +1,467 @@
+// alert's durable state (issue 5, "Noise control that survives restarts and scale-out"), in the database
+// persist uses. Every decision is one transaction guarded by a primary key or a row lock, so replicas
+// handling the same or related events at once agree:
+//  - alert_events: one row per input (source, id). The INSERT … ON CONFLICT DO NOTHING decides which
+//    replica takes the decision; a redelivery or a concurrent twin reads the stored decision instead.
+//  - alert_groups: one row per (route, problem), locked FOR UPDATE while counting an occurrence.
+//  - alert_notifications: the outbox. A notification is sent only by the replica that claimed it
+//    (status pending → sending with a lease); a claim whose replica died is taken over once the lease
+//    has expired. See docs/ALERT.md "Delivery guarantees" for the crash windows.
+//  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
+import type { Database, Migration, Queryable } from '../../shared/db.js'
+import { dbError, migrate } from '../../shared/db.js'
+import { deterministicId } from '../../shared/ids.js'
+import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
+import type { RateLimit, Route } from './routing.js'
+import type { AlertSubject } from './subject.js'
+
+// One statement per migration: migrate() runs each through a prepared statement.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'alert_events: one row per input (source, id)',
+    sql: `CREATE TABLE IF NOT EXISTS alert_events (
+      source text NOT NULL,
+      id text NOT NULL,
+      fingerprint text NOT NULL,
+      received_at timestamptz NOT NULL,
+      decisions jsonb NOT NULL,
+      PRIMARY KEY (source, id)
+      )`,
+  },
+  {
+    version: 2,
+    name: 'alert_groups: one row per (route, problem)',
+    sql: `CREATE TABLE IF NOT EXISTS alert_groups (
+      route text NOT NULL,
+      group_key text NOT NULL,
+      fingerprint text NOT NULL,
+      status text NOT NULL,
+      first_seen timestamptz NOT NULL,
+      last_seen timestamptz NOT NULL,
+      occurrences bigint NOT NULL,
+      since_notified bigint NOT NULL,
+      last_notified_at timestamptz,
+      subject jsonb NOT NULL,
+      PRIMARY KEY (route, group_key)
+      )`,
+  },
+  {
+    version: 3,
+    name: 'alert_groups index on firing groups',
+    sql: `CREATE INDEX IF NOT EXISTS alert_groups_firing ON alert_groups (route, last_seen) WHERE status = 'firing'`,
+  },
+  {
+    version: 4,
+    name: 'alert_notifications: the outbox',
+    sql: `CREATE TABLE IF NOT EXISTS alert_notifications (
+      id text PRIMARY KEY,
+      sink text NOT NULL,
+      route text NOT NULL,
+      fingerprint text NOT NULL,
+      kind text NOT NULL,
+      payload jsonb NOT NULL,
+      status text NOT NULL,
+      claimed_by text,
+      lease_until timestamptz,
+      next_attempt_at timestamptz,
+      attempts integer NOT NULL DEFAULT 0,
+      last_error text,
+      digest_id text,
+      created_at timestamptz NOT NULL,
+      sent_at timestamptz
+      )`,
+  },
+  {
+    version: 5,
+    name: 'alert_notifications index by sink and status',
+    sql: `CREATE INDEX IF NOT EXISTS alert_notifications_sink_status ON alert_notifications (sink, status, created_at)`,
+  },
+  {
+    version: 6,
+    name: 'alert_sink_budget: token bucket per sink',
+    sql: `CREATE TABLE IF NOT EXISTS alert_sink_budget (
+      sink text PRIMARY KEY,
+      tokens double precision NOT NULL,
+      refilled_at timestamptz NOT NULL
+      )`,
+  },
+]
+
+export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'queued' | 'digesting' | 'digested'
+
+export interface RouteDecision {
+  readonly route: string
+  readonly action: 'notify' | 'suppress'
+  readonly kind: AlertKind | null
+  /** Why nothing was sent (grouping), for the reply. */
+  readonly reason: string | null
+  readonly occurrences: number
+  readonly notifications: readonly { readonly id: string; readonly sink: string }[]
+}
+
+export interface EventDecision {
+  /** True when this call took the decision (first delivery of the event anywhere). */
+  readonly created: boolean
+  readonly decisions: readonly RouteDecision[]
+}
+
+export interface NotificationRow {
+  readonly id: string
+  readonly sink: string
+  readonly route: string
+  readonly kind: string
+  readonly status: NotificationStatus
+  readonly payload: OutboundMessage
+  readonly leaseUntil: number | null
+  readonly nextAttemptAt: number | null
+  readonly lastError: string | null
+}
+
+export type MessageBuilder = (b: {
+  id: string
+  kind: AlertKind
+  route: Route
+  subject: AlertSubject
+  occurrences: number
+  since: AlertMessage['since']
+  groupStartedAt: string
+  quietMinutes: number | null
+}) => AlertMessage
+
+interface GroupRow {
+  status: string
+  first_seen: Date | string
+  last_seen: Date | string
+  occurrences: number | string
+  since_notified: number | string
+  last_notified_at: Date | string | null
+}
+
+const ms = (v: Date | string | null): number | null => (v === null ? null : v instanceof Date ? v.getTime() : Date.parse(v))
+const iso = (t: number): string => new Date(t).toISOString()
+
+/** A problem and an escalation about it are separate groups: an escalation must not be grouped away. */
+export function groupKey(s: AlertSubject): string {
+  return s.kind === 'escalation' ? `${s.fingerprint}#escalation` : s.fingerprint
+}
+
+export function notificationId(source: string, id: string, route: string, sink: string): string {
+  return deterministicId('kube-reflex-alert-notification', source, id, route, sink)
+}
+
+function rowOf(r: Record<string, unknown>): NotificationRow {
+  return {
+    id: String(r.id),
+    sink: String(r.sink),
+    route: String(r.route),
+    kind: String(r.kind),
+    status: String(r.status) as NotificationStatus,
+    payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as OutboundMessage,
+    leaseUntil: ms((r.lease_until ?? null) as Date | string | null),
+    nextAttemptAt: ms((r.next_attempt_at ?? null) as Date | string | null),
+    lastError: typeof r.last_error === 'string' ? r.last_error : null,
+  }
+}
+
+export class AlertStore {
+  constructor(private readonly db: Database) {}
+
+  static async open(db: Database): Promise<AlertStore> {
+    try {
+      await migrate(db, 'alert', MIGRATIONS)
+    } catch (err) {
+      throw dbError(err, 'migrating alert tables')
+    }
+    return new AlertStore(db)
+  }
+
+  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw dbError(err, what)
+    }
+  }
+
+  /**
+   * Records the event and, the first time it is seen, counts it into each route's group and decides
+   * whether to notify, inserting the notifications (status pending) in the same transaction.
+   */
+  decide(input: { source: string; id: string }, subject: AlertSubject, routes: readonly Route[], now: number, build: MessageBuilder): Promise<EventDecision> {
+    return this.run('recording an alert decision', () =>
+      this.db.transaction(async (tx) => {
+        const inserted = await tx.query(
+          `INSERT INTO alert_events (source, id, fingerprint, received_at, decisions) VALUES ($1, $2, $3, $4::timestamptz, '[]'::jsonb)
+           ON CONFLICT (source, id) DO NOTHING RETURNING id`,
+          [input.source, input.id, subject.fingerprint, iso(now)],
+        )
+        if (inserted.rowCount === 0) {
+          const prior = await tx.query<{ decisions: unknown }>('SELECT decisions FROM alert_events WHERE source = $1 AND id = $2', [input.source, input.id])
+          const d = prior.rows[0]?.decisions
+          return { created: false, decisions: (typeof d === 'string' ? JSON.parse(d) : (d ?? [])) as RouteDecision[] }
+        }
+        const decisions: RouteDecision[] = []
+        for (const route of routes) decisions.push(await this.countOccurrence(tx, input, subject, route, now, build))
+        await tx.query('UPDATE alert_events SET decisions = $3::jsonb WHERE source = $1 AND id = $2', [input.source, input.id, JSON.stringify(decisions)])
+        return { created: true, decisions }
+      }),
+    )
+  }
+
+  private async countOccurrence(tx: Queryable, input: { source: string; id: string }, subject: AlertSubject, route: Route, now: number, build: MessageBuilder): Promise<RouteDecision> {
+    const key = groupKey(subject)
+    await tx.query(
+      `INSERT INTO alert_groups (route, group_key, fingerprint, status, first_seen, last_seen, occurrences, since_notified, last_notified_at, subject)
+       VALUES ($1, $2, $3, 'new', $4::timestamptz, $4::timestamptz, 0, 0, NULL, $5::jsonb) ON CONFLICT (route, group_key) DO NOTHING`,
+      [route.name, key, subject.fingerprint, iso(now), JSON.stringify(subject)],
+    )
+    const locked = await tx.query<GroupRow>(
+      'SELECT status, first_seen, last_seen, occurrences, since_notified, last_notified_at FROM alert_groups WHERE route = $1 AND group_key = $2 FOR UPDATE',
+      [route.name, key],
+    )
+    const g = locked.rows[0]
+    if (g === undefined) throw new Error('alert group row vanished under its lock')
+    const lastSeen = ms(g.last_seen) ?? now
+    const lastNotified = ms(g.last_notified_at)
+    // A group that has been quiet for the whole window (or was resolved) is over: this is a new problem.
+    const fresh = g.status !== 'firing' || lastNotified === null || now - lastSeen >= route.groupWindowMs
+    let kind: AlertKind | null = null
+    let occurrences: number
+    let since: AlertMessage['since'] = null
+    let groupStartedAt: number
+    let reason: string | null = null
+    if (fresh) {
+      kind = 'firing'
+      occurrences = 1
+      groupStartedAt = now
+      await tx.query(
+        `UPDATE alert_groups SET status = 'firing', first_seen = $3::timestamptz, last_seen = $3::timestamptz, occurrences = 1, since_notified = 0,
+           last_notified_at = $3::timestamptz, subject = $4::jsonb WHERE route = $1 AND group_key = $2`,
+        [route.name, key, iso(now), JSON.stringify(subject)],
+      )
+    } else {
+      occurrences = Number(g.occurrences) + 1
+      groupStartedAt = ms(g.first_seen) ?? now
+      const sinceCount = Number(g.since_notified) + 1
+      if (now - lastNotified >= route.repeatIntervalMs) {
+        kind = 'repeat'
+        since = { occurrences: sinceCount, minutes: Math.max(1, Math.round((now - lastNotified) / 60_000)) }
+      } else {
+        reason = `grouped: same problem notified at ${iso(lastNotified)}, ${sinceCount} more occurrence${sinceCount === 1 ? '' : 's'} since`
+      }
+      await tx.query(
+        `UPDATE alert_groups SET last_seen = GREATEST(last_seen, $3::timestamptz), occurrences = $4, since_notified = $5,
+           last_notified_at = $6::timestamptz, subject = $7::jsonb WHERE route = $1 AND group_key = $2`,
+        [route.name, key, iso(now), occurrences, kind === null ? sinceCount : 0, iso(kind === null ? lastNotified : now), JSON.stringify(subject)],
+      )
+    }
+    if (kind === null) return { route: route.name, action: 'suppress', kind: null, reason, occurrences, notifications: [] }
+    const notifications: { id: string; sink: string }[] = []
+    for (const sink of route.sinks) {
+      const id = notificationId(input.source, input.id, route.name, sink)
+      const message = build({ id, kind, route, subject, occurrences, since, groupStartedAt: iso(groupStartedAt), quietMinutes: null })
+      await this.insertNotification(tx, { id, sink, route: route.name, fingerprint: subject.fingerprint, kind, payload: message }, now)
+      notifications.push({ id, sink })
+    }
+    return { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications }
+  }
+
+  private async insertNotification(tx: Queryable, n: { id: string; sink: string; route: string; fingerprint: string; kind: string; payload: OutboundMessage }, now: number): Promise<void> {
+    await tx.query(
+      `INSERT INTO alert_notifications (id, sink, route, fingerprint, kind, payload, status, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7::timestamptz) ON CONFLICT (id) DO NOTHING`,
+      [n.id, n.sink, n.route, n.fingerprint, n.kind, JSON.stringify(n.payload), iso(now)],
+    )
+  }
+
+  /** Takes the notification for sending if it is pending (and due) or its previous claim's lease has expired. */
+  claim(id: string, owner: string, now: number, leaseMs: number): Promise<NotificationRow | null> {
+    return this.run('claiming a notification', async () => {
+      const r = await this.db.query(
+        `UPDATE alert_notifications SET status = 'sending', claimed_by = $2, lease_until = $4::timestamptz, attempts = attempts + 1
+         WHERE id = $1 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $3::timestamptz))
+                         OR (status = 'sending' AND lease_until < $3::timestamptz))
+         RETURNING id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error`,
+        [id, owner, iso(now), iso(now + leaseMs)],
+      )
+      const row = r.rows[0]
+      return row === undefined ? null : rowOf(row)
+    })
+  }
+
+  get(ids: readonly string[]): Promise<NotificationRow[]> {
+    if (ids.length === 0) return Promise.resolve([])
+    return this.run('reading notifications', async () => {
+      const r = await this.db.query('SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications WHERE id = ANY($1::text[])', [ids])
+      return r.rows.map(rowOf)
+    })
+  }
+
+  markSent(id: string, now: number): Promise<void> {
+    return this.run('recording a sent notification', async () => {
+      await this.db.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL, last_error = NULL WHERE id = $1`, [id, iso(now)])
+    })
+  }
+
+  markFailed(id: string, reason: string): Promise<void> {
+    return this.run('recording a failed notification', async () => {
+      await this.db.query(`UPDATE alert_notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1`, [id, reason])
+    })
+  }
+
+  /** Gives a claim back after a temporary failure; it is due again at `retryAt`. Only the claim's owner may. */
+  release(id: string, owner: string, reason: string, retryAt: number): Promise<void> {
+    return this.run('releasing a notification', async () => {
+      await this.db.query(
+        `UPDATE alert_notifications SET status = 'pending', lease_until = NULL, next_attempt_at = $4::timestamptz, last_error = $3
+         WHERE id = $1 AND status = 'sending' AND claimed_by = $2`,
+        [id, owner, reason, iso(retryAt)],
+      )
+    })
+  }
+
+  /** Folds a claimed notification into its sink's next digest (rate limit reached): kept, not dropped. */
+  queueForDigest(id: string): Promise<void> {
+    return this.run('queueing a notification for the digest', async () => {
+      await this.db.query(`UPDATE alert_notifications SET status = 'queued', lease_until = NULL, claimed_by = NULL WHERE id = $1`, [id])
+    })
+  }
+
+  /** Takes one token from the sink's bucket; false when the sink is over its rate. */
+  takeToken(sink: string, rate: RateLimit, now: number, q: Queryable = this.db): Promise<boolean> {
+    return this.run('taking a rate-limit token', async () => {
+      await q.query('INSERT INTO alert_sink_budget (sink, tokens, refilled_at) VALUES ($1, $2, $3::timestamptz) ON CONFLICT (sink) DO NOTHING', [sink, rate.burst, iso(now)])
+      // Refill by elapsed time (never negative: replicas' clocks differ slightly), cap at the burst, take one.
+      const r = await q.query(
+        `UPDATE alert_sink_budget
+           SET tokens = LEAST($2::float8, tokens + GREATEST(0, EXTRACT(EPOCH FROM ($3::timestamptz - refilled_at)))::float8 * $4::float8) - 1,
+               refilled_at = GREATEST(refilled_at, $3::timestamptz)
+         WHERE sink = $1 AND LEAST($2::float8, tokens + GREATEST(0, EXTRACT(EPOCH FROM ($3::timestamptz - refilled_at)))::float8 * $4::float8) >= 1
+         RETURNING tokens`,
+        [sink, rate.burst, iso(now), rate.perSecond],
+      )
+      return r.rowCount > 0
+    })
+  }
+
+  /**
+   * Claims up to `limit` queued notifications of a sink as one digest, if the sink has a token.
+   * Returns the digest (already recorded as a claimed notification) or null.
+   */
+  claimDigest(sink: string, rate: RateLimit, owner: string, now: number, leaseMs: number, limit = 50): Promise<DigestMessage | null> {
+    return this.run('claiming a digest', () =>
+      this.db.transaction(async (tx) => {
+        // Digests whose replica died mid-send go back to the queue once their lease has expired.
+        await tx.query(`DELETE FROM alert_notifications WHERE sink = $1 AND kind = 'digest' AND status = 'sending' AND lease_until < $2::timestamptz`, [sink, iso(now)])
+        await tx.query(
+          `UPDATE alert_notifications SET status = 'queued', digest_id = NULL, lease_until = NULL WHERE sink = $1 AND status = 'digesting' AND lease_until < $2::timestamptz`,
+          [sink, iso(now)],
+        )
+        const queued = await tx.query<Record<string, unknown>>(
+          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications
+           WHERE sink = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [sink, limit],
+        )
+        if (queued.rows.length === 0) return null
+        if (!(await this.takeToken(sink, rate, now, tx))) return null
+        const items = queued.rows.map(rowOf)
+        const ids = items.map((i) => i.id)
+        const digest: DigestMessage = {
+          id: deterministicId('kube-reflex-alert-digest', sink, ...ids),
+          kind: 'digest',
+          items: items.map((i) => i.payload).filter((p): p is AlertMessage => p.kind !== 'digest'),
+          createdAt: iso(now),
+        }
+        await tx.query(
+          `INSERT INTO alert_notifications (id, sink, route, fingerprint, kind, payload, status, claimed_by, lease_until, attempts, created_at)
+           VALUES ($1, $2, '', '', 'digest', $3::jsonb, 'sending', $4, $5::timestamptz, 1, $6::timestamptz)
+           ON CONFLICT (id) DO UPDATE SET status = 'sending', claimed_by = $4, lease_until = $5::timestamptz, attempts = alert_notifications.attempts + 1`,
+          [digest.id, sink, JSON.stringify(digest), owner, iso(now + leaseMs), iso(now)],
+        )
+        await tx.query(`UPDATE alert_notifications SET status = 'digesting', digest_id = $2, lease_until = $3::timestamptz WHERE id = ANY($1::text[])`, [ids, digest.id, iso(now + leaseMs)])
+        return digest
+      }),
+    )
+  }
+
+  /** Settles a digest: sent → its items are digested; retry → items back in the queue; rejected → items failed. */
+  settleDigest(digestId: string, outcome: 'sent' | 'retry' | 'failed', now: number, reason: string | null): Promise<void> {
+    return this.run('settling a digest', () =>
+      this.db.transaction(async (tx) => {
+        if (outcome === 'sent') {
+          await tx.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL WHERE id = $1`, [digestId, iso(now)])
+          await tx.query(`UPDATE alert_notifications SET status = 'digested', sent_at = $2::timestamptz, lease_until = NULL WHERE digest_id = $1 AND status = 'digesting'`, [digestId, iso(now)])
+        } else if (outcome === 'retry') {
+          await tx.query(`DELETE FROM alert_notifications WHERE id = $1`, [digestId])
+          await tx.query(`UPDATE alert_notifications SET status = 'queued', digest_id = NULL, lease_until = NULL, last_error = $2 WHERE digest_id = $1 AND status = 'digesting'`, [digestId, reason])
+        } else {
+          await tx.query(`UPDATE alert_notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1`, [digestId, reason])
+          await tx.query(`UPDATE alert_notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE digest_id = $1 AND status = 'digesting'`, [digestId, `digest rejected: ${reason ?? ''}`])
+        }
+      }),
+    )
+  }
+
+  /**
+   * Closes groups of a route that have been quiet for its group window and records their resolution
+   * notices (pending). Returns the notification ids. Groups are taken with SKIP LOCKED: replicas sweeping
+   * at the same time split the work instead of duplicating it.
+   */
+  resolveQuietGroups(route: Route, now: number, build: MessageBuilder, limit = 20): Promise<string[]> {
+    return this.run('resolving quiet groups', () =>
+      this.db.transaction(async (tx) => {
+        const quiet = await tx.query<{ group_key: string; fingerprint: string; subject: unknown; first_seen: Date | string; last_seen: Date | string; occurrences: number | string }>(
+          `SELECT group_key, fingerprint, subject, first_seen, last_seen, occurrences FROM alert_groups
+           WHERE route = $1 AND status = 'firing' AND last_seen < $2::timestamptz ORDER BY last_seen LIMIT $3 FOR UPDATE SKIP LOCKED`,
+          [route.name, iso(now - route.groupWindowMs), limit],
+        )
+        const ids: string[] = []
+        for (const g of quiet.rows) {
+          const subject = (typeof g.subject === 'string' ? JSON.parse(g.subject) : g.subject) as AlertSubject
+          const firstSeen = ms(g.first_seen) ?? now
+          const lastSeen = ms(g.last_seen) ?? now
+          await tx.query(`UPDATE alert_groups SET status = 'resolved' WHERE route = $1 AND group_key = $2`, [route.name, g.group_key])
+          for (const sink of route.sinks) {
+            const id = deterministicId('kube-reflex-alert-resolved', route.name, g.group_key, iso(firstSeen), sink)
+            const message = build({
+              id,
+              kind: 'resolved',
+              route,
+              subject,
+              occurrences: Number(g.occurrences),
+              since: null,
+              groupStartedAt: iso(firstSeen),
+              quietMinutes: Math.max(1, Math.round((now - lastSeen) / 60_000)),
+            })
+            await this.insertNotification(tx, { id, sink, route: route.name, fingerprint: g.fingerprint, kind: 'resolved', payload: message }, now)
+            ids.push(id)
+          }
+        }
+        return ids
+      }),
+    )
+  }
+
+  /** Resolution notices still to (re)send: released after a temporary failure, or claimed by a replica that died. */
+  dueResolutions(now: number, limit = 20): Promise<string[]> {
+    return this.run('listing due resolution notices', async () => {
+      const r = await this.db.query<{ id: string }>(
+        `SELECT id FROM alert_notifications WHERE kind = 'resolved'
+           AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1::timestamptz)) OR (status = 'sending' AND lease_until < $1::timestamptz))
+         ORDER BY created_at LIMIT $2`,
+        [iso(now), limit],
+      )
+      return r.rows.map((x) => x.id)
+    })
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.db.query('SELECT 1')
+      return true
+    } catch {
+      return false
+    }
+  }
+}

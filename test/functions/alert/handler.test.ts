@@ -1,0 +1,244 @@
+// alert end to end in-process: real PGlite state, real HTTP receivers, the real SSRF-guarded transport.
+import t, { type Test } from 'tap'
+import { loadConfig, createAlert, type AlertFunction } from '../../../functions/alert/index.js'
+import { EVENT_TYPES } from '../../../shared/contracts.js'
+import { ReflexError } from '../../../shared/errors.js'
+import { classifiedEvent, clock, ctx, escalationEvent, sharedDatabase, WEBHOOK_SECRET } from './fixtures.js'
+import { startReceiver, type Receiver } from './receivers/index.js'
+
+type Data = Record<string, unknown>
+const dataOf = (e: { data?: unknown } | undefined): Data => (e?.data ?? {}) as Data
+
+const shared = sharedDatabase(t)
+
+async function setup(t: Test, extraEnv: Record<string, string> = {}, receivers: Receiver[] = []): Promise<{ alert: AlertFunction; c: ReturnType<typeof clock> }> {
+  const { db, reset } = await shared
+  await reset()
+  const c = clock()
+  const env = { ALERT_ALLOW_HOSTS: '127.0.0.1', ALERT_TIMEOUT_MS: '2000', ALERT_CLAIM_LEASE_MS: '5000', ...extraEnv }
+  const alert = await createAlert(loadConfig(env), { now: c.now, db })
+  t.teardown(async () => {
+    await alert.close?.()
+    for (const r of receivers) await r.close()
+  })
+  return { alert, c }
+}
+
+
+void t.test('first occurrence is sent to Slack, a redelivery is not sent again and gets the same reply', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+  const ev = classifiedEvent()
+  const r1 = await alert.handle(ev, ctx())
+  t.equal(r1?.type, EVENT_TYPES.alertSent)
+  t.equal(slack.accepted().length, 1)
+  const msg = slack.accepted()[0]?.json as { text: string; blocks: { type: string }[] }
+  t.match(msg.text, /critical.*BackOff.*shop\/Deployment\/checkout/)
+  t.ok(msg.blocks.some((b) => b.type === 'actions'), 'runbook link button')
+  const r2 = await alert.handle(ev, ctx())
+  t.equal(slack.requests.length, 1, 'redelivery does not notify again')
+  t.equal(r2?.id, r1?.id, 'deterministic reply id')
+  t.equal(r2?.type, EVENT_TYPES.alertSent)
+  t.equal(r1?.fingerprint, 'fp-shop-deployment-checkout-crashloop')
+  t.same(dataOf(r1).sinks, ['slack'])
+  t.equal(dataOf(r1).subject, 'shop/Deployment/checkout')
+})
+
+void t.test('repeats are grouped, then re-notified after the repeat interval, and a quiet group starts over', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url, ALERT_REPEAT_INTERVAL: '30m', ALERT_GROUP_WINDOW: '10m' }, [slack])
+  t.equal((await alert.handle(classifiedEvent(), ctx()))?.type, EVENT_TYPES.alertSent)
+  for (let i = 0; i < 5; i++) {
+    c.advance(5 * 60_000)
+    const r = await alert.handle(classifiedEvent(), ctx())
+    t.equal(r?.type, EVENT_TYPES.alertSuppressed, `occurrence ${i + 2} is grouped`)
+    t.match(String(dataOf(r).suppressedReason), /^grouped/)
+  }
+  c.advance(5 * 60_000) // 30 min since the first notification
+  const repeat = await alert.handle(classifiedEvent(), ctx())
+  t.equal(repeat?.type, EVENT_TYPES.alertSent)
+  t.equal(slack.accepted().length, 2)
+  t.match((slack.accepted()[1]?.json as { text: string }).text, /still failing.*6 times in 30 min/)
+  c.advance(11 * 60_000) // quiet for longer than the group window
+  t.equal((await alert.handle(classifiedEvent(), ctx()))?.type, EVENT_TYPES.alertSent, 'a new problem after a quiet window')
+  t.equal(slack.accepted().length, 3)
+  t.notMatch((slack.accepted()[2]?.json as { text: string }).text, /still failing/)
+})
+
+void t.test('an escalation is not grouped away behind the problem it escalates', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+  await alert.handle(classifiedEvent(), ctx())
+  const r = await alert.handle(escalationEvent(), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertSent)
+  t.equal(dataOf(r).kind, 'escalation')
+  t.equal(slack.accepted().length, 2)
+})
+
+void t.test('Slack 429 → 429 with its Retry-After; 500 → 503; the retry sends exactly once', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+  const ev = classifiedEvent()
+  slack.queue({ status: 429, headers: { 'retry-after': '7' }, body: 'rate_limited' })
+  const e1 = await alert.handle(ev, ctx()).then(() => undefined, (e: unknown) => e)
+  t.ok(e1 instanceof ReflexError)
+  t.equal((e1 as ReflexError).status, 429)
+  t.equal((e1 as ReflexError).retryAfterSeconds, 7)
+  c.advance(7_000)
+  slack.queue({ status: 500, body: 'internal_error' })
+  const e2 = await alert.handle(ev, ctx()).then(() => undefined, (e: unknown) => e)
+  t.equal((e2 as ReflexError).status, 503)
+  c.advance(10_000)
+  t.equal((await alert.handle(ev, ctx()))?.type, EVENT_TYPES.alertSent)
+  t.equal(slack.accepted().length, 1)
+  t.equal(slack.requests.length, 3)
+})
+
+void t.test('a revoked Slack webhook (410/404) → alert.failed with the reason, 200, no endless retry', async (t) => {
+  for (const status of [410, 404] as const) {
+    const slack = await startReceiver('slack')
+    const { alert } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+    slack.revoke(status)
+    const ev = classifiedEvent()
+    const r = await alert.handle(ev, ctx())
+    t.equal(r?.type, EVENT_TYPES.alertFailed)
+    t.match((dataOf(r).deliveries as { reason: string }[])[0]?.reason, new RegExp(`answered ${status}`))
+    t.equal((await alert.handle(ev, ctx()))?.type, EVENT_TYPES.alertFailed, 'redelivery answers the same, without calling again')
+    t.equal(slack.requests.length, 1)
+  }
+})
+
+void t.test('a slow sink past the timeout → 503 (retry later)', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url, ALERT_TIMEOUT_MS: '300', ALERT_CLAIM_LEASE_MS: '1000' }, [slack])
+  slack.queue({ status: 200, body: 'ok', delayMs: 1500 })
+  const e = await alert.handle(classifiedEvent(), ctx()).then(() => undefined, (err: unknown) => err)
+  t.equal((e as ReflexError).status, 503)
+})
+
+void t.test('over the Slack rate, notifications fold into one digest instead of being dropped', async (t) => {
+  const slack = await startReceiver('slack')
+  slack.enforceRate(1, 3)
+  const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+  const types: string[] = []
+  for (let i = 0; i < 6; i++) {
+    // six different problems in the same second (burst of 3 allowed)
+    const r = await alert.handle(classifiedEvent({ fingerprint: `fp-${i}`, workload: { kind: 'Deployment', name: `svc-${i}`, inferred: false } }), ctx())
+    types.push(String(r?.type))
+  }
+  t.same(types.filter((x) => x === EVENT_TYPES.alertSent).length, 3, 'burst of 3 sent')
+  t.same(types.filter((x) => x === EVENT_TYPES.alertSuppressed).length, 3, 'rest folded into the digest')
+  c.advance(1_000)
+  await new Promise((r) => setTimeout(r, 1_050)) // the receiver's own 1/s window is real time
+  await alert.flush()
+  const digest = slack.accepted().at(-1)?.json as { text: string; blocks: { text?: { text?: string } }[] }
+  t.match(digest.text, /3 more alerts/)
+  t.match(JSON.stringify(digest.blocks), /svc-3[\s\S]*svc-4[\s\S]*svc-5/)
+  await alert.flush()
+  t.equal(slack.accepted().length, 4, 'digest sent once')
+  t.equal(slack.requests.filter((r) => r.status === 429).length, 0, 'Slack never had to throttle us')
+})
+
+void t.test('PagerDuty: trigger with dedup_key = fingerprint, resolve when the group goes quiet', async (t) => {
+  const pd = await startReceiver('pagerduty', { routingKey: 'R0UT1NGKEY0123456789abcdefABCDEF' })
+  const { alert, c } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: 'R0UT1NGKEY0123456789abcdefABCDEF', ALERT_PAGERDUTY_URL: pd.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m' }, [pd])
+  const r = await alert.handle(classifiedEvent(), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertSent)
+  const trigger = pd.accepted()[0]?.json as Data
+  t.equal(trigger.event_action, 'trigger')
+  t.equal(trigger.dedup_key, 'fp-shop-deployment-checkout-crashloop')
+  t.equal((trigger.payload as Data).severity, 'critical')
+  c.advance(5 * 60_000)
+  await alert.flush()
+  t.equal(pd.requests.length, 1, 'not resolved while within the group window')
+  c.advance(6 * 60_000)
+  await alert.flush()
+  await alert.flush()
+  t.equal(pd.accepted().length, 2)
+  const resolve = pd.accepted()[1]?.json as Data
+  t.same(resolve, { routing_key: 'R0UT1NGKEY0123456789abcdefABCDEF', event_action: 'resolve', dedup_key: 'fp-shop-deployment-checkout-crashloop' })
+})
+
+void t.test('PagerDuty 400 (bad routing key) → alert.failed', async (t) => {
+  const pd = await startReceiver('pagerduty', { routingKey: 'the-right-key-0123456789abcdefAB' })
+  const { alert } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: 'a-wrong-key', ALERT_PAGERDUTY_URL: pd.url }, [pd])
+  const r = await alert.handle(classifiedEvent(), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertFailed)
+  t.notMatch(JSON.stringify(r), /a-wrong-key/, 'the routing key is not in the reply')
+})
+
+void t.test('Teams and the signed webhook receive one message each; the signature verifies', async (t) => {
+  const teams = await startReceiver('teams')
+  const hook = await startReceiver('webhook', { secret: WEBHOOK_SECRET })
+  const { alert } = await setup(t, { ALERT_TEAMS_WEBHOOK_URL: teams.url, ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET }, [teams, hook])
+  const r = await alert.handle(classifiedEvent(), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertSent)
+  t.same(new Set(dataOf(r).sinks as string[]), new Set(['teams', 'webhook']))
+  t.equal(teams.accepted().length, 1)
+  t.equal(hook.accepted().length, 1)
+  t.equal(hook.requests[0]?.verified, true, 'official standardwebhooks verifier accepts the signature')
+  const body = hook.requests[0]?.json as Data
+  t.equal(body.type, 'alert.firing')
+  t.equal(hook.requests[0]?.headers['webhook-id'], body.id)
+})
+
+void t.test('a webhook signed with another secret is refused by the receiver → alert.failed', async (t) => {
+  const hook = await startReceiver('webhook', { secret: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD' })
+  const { alert } = await setup(t, { ALERT_WEBHOOK_URL: hook.url, ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET }, [hook])
+  const r = await alert.handle(classifiedEvent(), ctx())
+  t.equal(hook.requests[0]?.verified, false)
+  t.equal(r?.type, EVENT_TYPES.alertFailed)
+})
+
+void t.test('routes file: severity/category/namespace include+exclude, per-route template, no match → suppressed', async (t) => {
+  const oncall = await startReceiver('slack')
+  const team = await startReceiver('slack')
+  const dir = t.testdir({
+    'routes.yaml': `
+sinks:
+  - name: oncall
+    type: slack
+    urlFromEnv: ONCALL_SLACK
+  - name: team
+    type: slack
+    urlFromEnv: TEAM_SLACK
+routes:
+  - name: prod-critical
+    match:
+      severity: critical
+      namespaces: { include: ["shop", "pay-*"], exclude: ["pay-sandbox"] }
+    sinks: [oncall]
+    template:
+      title: "PROD {{reason}} {{workload}} ({{count}}x)"
+    continue: true
+  - name: warnings
+    match: { severity: [warning], category: [probe, scheduling] }
+    sinks: [team]
+  - name: crit-team
+    match: { severity: [critical] }
+    sinks: [team]
+`,
+  })
+  const { alert } = await setup(t, { ALERT_ROUTES_FILE: `${dir}/routes.yaml`, ONCALL_SLACK: oncall.url, TEAM_SLACK: team.url }, [oncall, team])
+  await alert.handle(classifiedEvent(), ctx())
+  t.equal(oncall.accepted().length, 1)
+  t.match((oncall.accepted()[0]?.json as { text: string }).text, /^PROD BackOff Deployment\/checkout \(7x\)$/)
+  t.equal(team.accepted().length, 1, 'continue: true lets the next matching route have it too')
+  await alert.handle(classifiedEvent({ namespace: 'pay-sandbox', fingerprint: 'fp-2' }), ctx())
+  t.equal(oncall.accepted().length, 1, 'excluded namespace')
+  t.equal(team.accepted().length, 2)
+  const r = await alert.handle(classifiedEvent({ severity: 'warning', category: 'eviction', reason: 'Evicted', fingerprint: 'fp-3' }), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertSuppressed)
+  t.equal(dataOf(r).suppressedReason, 'no route matches this alert')
+})
+
+void t.test('bad input → 400; types alert does not handle and info events → 202', async (t) => {
+  const { alert } = await setup(t)
+  for (const data of [[], 'BackOff', { reason: 'BackOff', category: 'crashloop' }, { fingerprint: 'fp', category: 'not-a-category', reason: 'BackOff' }]) {
+    const { fingerprint: _fp, category: _c, ...bad } = classifiedEvent()
+    const e = await alert.handle({ ...bad, data }, ctx()).then(() => undefined, (err: unknown) => err)
+    t.equal((e as ReflexError | undefined)?.status, 400, JSON.stringify(data))
+  }
+  t.equal(await alert.handle({ ...classifiedEvent(), type: 'dev.kubereflex.recovery.performed' }, ctx()), undefined)
+  t.equal(await alert.handle(classifiedEvent({ severity: 'info' }), { ...ctx() }).then((r) => r), undefined)
+})
