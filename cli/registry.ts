@@ -15,7 +15,7 @@ type Factory = (env: Env, log: Logger) => Promise<ReflexFunction>
 const LOADERS: Record<FunctionName, () => Promise<Factory | undefined>> = {
   classify: async () => (await import('../functions/classify/index.js')).fromEnv,
   alert: async () => (await import('../functions/alert/index.js')).fromEnv,
-  'auto-recover': () => Promise.resolve(undefined),
+  'auto-recover': async () => (await import('../functions/auto-recover/index.js')).fromEnv,
   persist: async () => (await import('../functions/persist/index.js')).fromEnv,
 }
 

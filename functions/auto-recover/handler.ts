@@ -1,0 +1,345 @@
+// auto-recover: a classified problem in, a guarded remediation through the Kubernetes API out, and one
+// `dev.kubereflex.recovery.*` reply that says what was decided and why (docs/AUTO-RECOVER.md).
+//
+// Order of the guardrails, cheapest and most absolute first: duplicate → protected/denied namespace →
+// action enabled → (online) live state: resolve the real workload, is the problem still there → opt-in →
+// under the target's lock: cooldown → target budget → global budget → the change (dryRun=All in dry-run)
+// → record → reply; the audit Kubernetes Event is written after the decision is committed.
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node'
+import type { CloudEventV1 } from '../../shared/cloudevent.js'
+import { EVENT_TYPES } from '../../shared/contracts.js'
+import { ReflexError } from '../../shared/errors.js'
+import type { FunctionContext, HandlerResult } from '../../shared/host.js'
+import { stableHash } from '../../shared/ids.js'
+import { kubeStatus } from '../../shared/kube.js'
+import { apiMessage, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
+import type { RecoveryMode } from './config.js'
+import type { ReasonCode } from './errors.js'
+import { parseInput, type RecoveryInput } from './input.js'
+import { controllerOf, deploymentProblem, podProblem, selectorString } from './live-state.js'
+import type { RecoveryMetrics } from './metrics.js'
+import { actionGate, namespaceGate, optInOf, type EnabledAction, type RecoveryPolicy } from './policy.js'
+import { describeDecision, toRecoveryEvent, type Decision, type TargetRef } from './recovery-event.js'
+import { planRollback } from './rollback.js'
+import type { RecoveryState } from './state.js'
+
+export interface AutoRecoverDeps {
+  readonly mode: RecoveryMode
+  readonly policy: RecoveryPolicy
+  /** undefined = no cluster configured: plan from the event alone (`recovery.planned`, data.offline = true). */
+  readonly cluster: (() => Promise<RecoveryCluster>) | undefined
+  readonly state: RecoveryState
+  readonly metrics: RecoveryMetrics
+  readonly now: () => number
+}
+
+export interface AutoRecoverContext extends FunctionContext {
+  readonly deps: AutoRecoverDeps
+}
+
+const RESTARTABLE = new Set(['Deployment', 'StatefulSet', 'DaemonSet'])
+const API_VERSION: Record<string, string> = {
+  Pod: 'v1',
+  Deployment: 'apps/v1',
+  StatefulSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  ReplicaSet: 'apps/v1',
+  Job: 'batch/v1',
+}
+// Reasons for which no Kubernetes Event is written: objects outside our remit are not written to at all.
+const NO_AUDIT_EVENT = new Set<ReasonCode>(['DUPLICATE', 'PROTECTED_NAMESPACE', 'NAMESPACE_DENIED', 'NAMESPACE_NOT_ALLOWED', 'NOT_OPTED_IN', 'ACTION_DISABLED'])
+
+/** A Kubernetes API failure, sorted: retry the event, or an outcome to report. */
+function kubeFailure(err: unknown, what: string): { outcome: 'skipped' | 'failed'; reason: ReasonCode; detail: string } {
+  if (err instanceof ReflexError) throw err
+  const status = kubeStatus(err)
+  const said = apiMessage(err)
+  if (status === 401 || status === 403) {
+    return { outcome: 'failed', reason: 'FORBIDDEN', detail: `${what}: ${status} ${said ?? 'forbidden'} — grant it in the auto-recover Role (knative/) or leave the action off` }
+  }
+  if (status === 404) return { outcome: 'skipped', reason: 'TARGET_GONE', detail: `${what}: ${said ?? 'not found'}` }
+  if (status === 400 || status === 422) return { outcome: 'failed', reason: 'REJECTED', detail: `${what}: ${status} ${said ?? ''}`.trim() }
+  // Unreachable, 5xx, 429 (other than a PDB), 409 (changed under us): the broker retries later.
+  throw new ReflexError('DOWNSTREAM_UNAVAILABLE', `Kubernetes API unavailable while ${what} (${status ?? 'no answer'})`, { cause: err, retryAfterSeconds: 5 })
+}
+
+class Outcome extends Error {
+  constructor(readonly decision: Decision) {
+    super(decision.reason)
+  }
+}
+
+function skip(target: TargetRef, reason: ReasonCode, detail?: string): Outcome {
+  return new Outcome({ outcome: 'skipped', reason, detail, target })
+}
+
+interface Resolved {
+  readonly target: TargetRef & { readonly namespace: string }
+  readonly workload: Workload | null
+  /** The live pod the event was about (restart-pod evicts it). */
+  readonly pod: V1Pod | null
+  readonly problem: string
+  /** pod-template-hash of a failing pod, for rollback's "newest revision introduced it". */
+  readonly failingHash: string | undefined
+}
+
+async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, w: Workload): Promise<{ problem: string; hash: string | undefined } | undefined> {
+  const selector = selectorString(w.spec?.selector.matchLabels)
+  if (selector === undefined) return undefined
+  for (const pod of await cluster.listPods(namespace, selector)) {
+    if (controllerOf(pod.metadata) === undefined) continue
+    const problem = podProblem(pod)
+    if (problem !== undefined) return { problem: `pod ${pod.metadata?.name ?? '?'}: ${problem}`, hash: pod.metadata?.labels?.['pod-template-hash'] }
+  }
+  return undefined
+}
+
+/** The workload a live object really belongs to: owner references, not naming conventions. */
+async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V1Pod): Promise<{ kind: string; name: string; object: Workload | null } | undefined> {
+  const owner = controllerOf(pod.metadata)
+  if (owner === undefined) return undefined
+  if (owner.kind === 'ReplicaSet') {
+    const rs = await cluster.readWorkload('ReplicaSet', namespace, owner.name)
+    const up = controllerOf(rs?.metadata)
+    if (up?.kind === 'Deployment') return { kind: 'Deployment', name: up.name, object: await cluster.readWorkload('Deployment', namespace, up.name) }
+    return { kind: 'ReplicaSet', name: owner.name, object: rs }
+  }
+  return { kind: owner.kind, name: owner.name, object: await cluster.readWorkload(owner.kind, namespace, owner.name) }
+}
+
+async function resolveLive(cluster: RecoveryCluster, input: RecoveryInput, namespace: string, eventTarget: TargetRef): Promise<Resolved> {
+  const { object, action } = input
+  if (object.kind === 'Pod') {
+    const pod = await cluster.readPod(namespace, object.name)
+    if (pod !== null) {
+      const owner = await ownerWorkload(cluster, namespace, pod)
+      if (owner === undefined) throw skip(eventTarget, 'NO_WORKLOAD', `pod ${object.name} has no controller owner reference`)
+      const target = { namespace, kind: owner.kind, name: owner.name }
+      const problem = podProblem(pod)
+      if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is healthy now`)
+      return { target, workload: owner.object, pod, problem, failingHash: pod.metadata?.labels?.['pod-template-hash'] }
+    }
+    // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due.
+    if (action === 'restart-pod' || input.workload === null) throw skip(eventTarget, 'TARGET_GONE', `pod ${object.name} no longer exists`)
+    const w = await cluster.readWorkload(input.workload.kind, namespace, input.workload.name)
+    const target = { namespace, kind: input.workload.kind, name: input.workload.name }
+    if (w === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
+    const found = await workloadPodsProblem(cluster, namespace, w)
+    if (found === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is gone and no pod of ${target.kind} ${target.name} is failing`)
+    return { target, workload: w, pod: null, problem: found.problem, failingHash: found.hash }
+  }
+  if (!RESTARTABLE.has(object.kind) && object.kind !== 'ReplicaSet') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
+  let target: TargetRef & { namespace: string } = { namespace, kind: object.kind, name: object.name }
+  let w = await cluster.readWorkload(object.kind, namespace, object.name)
+  if (w === null) throw skip(target, 'TARGET_GONE', `${object.kind} ${object.name} no longer exists`)
+  if (object.kind === 'ReplicaSet') {
+    const up = controllerOf(w.metadata)
+    if (up?.kind === 'Deployment') {
+      target = { namespace, kind: 'Deployment', name: up.name }
+      w = await cluster.readWorkload('Deployment', namespace, up.name)
+      if (w === null) throw skip(target, 'TARGET_GONE', `Deployment ${up.name} no longer exists`)
+    }
+  }
+  const own = target.kind === 'Deployment' ? deploymentProblem(w as V1Deployment) : undefined
+  const pods = await workloadPodsProblem(cluster, namespace, w)
+  const problem = own ?? pods?.problem
+  if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `${target.kind} ${target.name} is healthy now`)
+  return { target, workload: w, pod: null, problem, failingHash: pods?.hash }
+}
+
+interface Change {
+  readonly detail: string
+  readonly change: Record<string, unknown>
+  readonly apply: (dryRun: boolean) => Promise<void>
+}
+
+/** Works out the exact change for the action (without sending it), or the reason it does not apply. */
+async function planChange(cluster: RecoveryCluster, action: EnabledAction, r: Resolved, at: string): Promise<Change> {
+  const { target } = r
+  switch (action) {
+    case 'restart-pod': {
+      const pod = r.pod
+      if (pod === null) throw skip(target, 'TARGET_GONE', 'the pod no longer exists')
+      const name = pod.metadata?.name ?? ''
+      return {
+        detail: `evict pod ${name} (${r.problem}); ${target.kind} ${target.name} recreates it`,
+        change: { kind: 'Eviction', pod: name },
+        apply: (dryRun) => cluster.evictPod(target.namespace, name, dryRun),
+      }
+    }
+    case 'rollout-restart': {
+      if (!RESTARTABLE.has(target.kind)) throw skip(target, 'UNSUPPORTED_WORKLOAD', `rollout restart needs a Deployment, StatefulSet or DaemonSet, not ${target.kind}`)
+      return {
+        detail: `rollout restart of ${target.kind} ${target.name} (${r.problem})`,
+        change: { kind: 'RolloutRestart', restartedAt: at },
+        apply: (dryRun) => cluster.restartRollout(target.kind as RestartableKind, target.namespace, target.name, at, dryRun),
+      }
+    }
+    case 'rollback': {
+      const d = r.workload
+      if (target.kind !== 'Deployment' || d === null) throw skip(target, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${target.kind}`)
+      const replicaSets = await cluster.listReplicaSets(target.namespace, selectorString(d.spec?.selector.matchLabels))
+      // target.kind is Deployment, so readWorkload returned a V1Deployment.
+      const plan = planRollback(d as V1Deployment, replicaSets, r.failingHash)
+      if (!plan.ok) throw skip(target, plan.reason, plan.detail)
+      const resourceVersion = d.metadata?.resourceVersion ?? ''
+      return {
+        detail: `roll back Deployment ${target.name} from revision ${plan.fromRevision} to revision ${plan.toRevision} (ReplicaSet ${plan.toReplicaSet}) (${r.problem})`,
+        change: { kind: 'Rollback', fromRevision: plan.fromRevision, toRevision: plan.toRevision, replicaSet: plan.toReplicaSet },
+        apply: (dryRun) => cluster.rollbackDeployment(target.namespace, target.name, resourceVersion, plan.template, dryRun),
+      }
+    }
+  }
+}
+
+function targetKey(cluster: string, t: TargetRef): string {
+  return `${cluster}/${t.namespace ?? ''}/${t.kind}/${t.name}`
+}
+
+export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Promise<HandlerResult> {
+  if (event.type !== EVENT_TYPES.classified) return undefined // not ours: acknowledge (DESIGN.md)
+  const input = parseInput(event)
+  if (input.action === 'none') return undefined // the Trigger filters these; a stray one needs no answer
+  const { deps } = ctx
+  const { policy, state, metrics } = deps
+  const action: EnabledAction = input.action
+  const offline = deps.cluster === undefined
+  const budgetMode = offline ? 'offline' : deps.mode
+  const nowMs = deps.now()
+  const now = new Date(nowMs)
+  const time = now.toISOString()
+
+  const prior = await state.decision(event.source, event.id)
+  if (prior !== undefined) return prior // redelivery: the same answer, nothing done twice
+
+  const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
+  const finish = async (decision: Decision, locked?: (reply: CloudEventV1) => Promise<void>): Promise<CloudEventV1> => {
+    const reply = toRecoveryEvent(event, input, decision, { mode: deps.mode, offline, time })
+    let stored = reply
+    if (locked !== undefined) await locked(reply)
+    else stored = await state.recordDecision(event.source, event.id, reply, now)
+    if (stored.id !== reply.id || stored.type !== reply.type) return stored // a concurrent delivery decided first
+    metrics.actions.inc({ action, outcome: decision.outcome, reason: decision.reason })
+    ctx.log.info({ action, outcome: decision.outcome, reason: decision.reason, target: decision.target, mode: deps.mode, offline }, 'recovery decision')
+    return reply
+  }
+
+  // Gates that need neither the cluster nor the history.
+  if (input.namespace === null) return finish({ outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', detail: `cluster-scoped ${input.object.kind} is not a workload`, target: eventTarget })
+  const namespace = input.namespace
+  const nsGate = namespaceGate(policy, namespace)
+  if (nsGate !== undefined) return finish({ outcome: 'skipped', reason: nsGate, detail: `namespace ${namespace}`, target: eventTarget })
+  const actGate = actionGate(policy, action)
+  if (actGate !== undefined) return finish({ outcome: 'skipped', reason: actGate, detail: `enabled: ${policy.actions.join(', ') || 'none'}`, target: eventTarget })
+
+  let resolved: Resolved | undefined
+  let change: Change | undefined
+  let optIn: string
+  const cluster = deps.cluster === undefined ? undefined : await deps.cluster()
+  try {
+    if (cluster === undefined) {
+      // Offline (replay, Kafka without a cluster): the plan comes from the event alone; labels cannot be
+      // read, so only the policy can speak for opt-in, and the reply says so.
+      const decided = optInOf(policy, { namespace, kind: eventTarget.kind, name: eventTarget.name }, undefined, undefined)
+      optIn = decided.optedIn ? decided.by : 'unverified (offline: labels and annotations cannot be read)'
+      if (action === 'restart-pod' && input.workload === null) throw skip(eventTarget, 'NO_WORKLOAD', `pod ${input.object.name} has no known controller`)
+      if (action === 'rollout-restart' && !RESTARTABLE.has(eventTarget.kind)) throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `rollout restart needs a Deployment, StatefulSet or DaemonSet, not ${eventTarget.kind}`)
+      if (action === 'rollback' && eventTarget.kind !== 'Deployment') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${eventTarget.kind}`)
+    } else {
+      resolved = await resolveLive(cluster, input, namespace, eventTarget)
+      // Namespace opt-in needs `get namespaces` (cluster-scoped). Without that grant the namespace's
+      // marks are unknown, not a failure: workload marks and the policy still decide.
+      const ns = await cluster.readNamespace(namespace).catch((err: unknown) => {
+        if (kubeStatus(err) !== 403) throw err
+        ctx.log.warn({ namespace }, 'cannot read the namespace (RBAC): namespace opt-in labels are ignored')
+        return null
+      })
+      const decided = optInOf(policy, resolved.target, resolved.workload?.metadata, ns?.metadata)
+      if (!decided.optedIn) throw skip(resolved.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
+      optIn = decided.by
+      change = await planChange(cluster, action, resolved, time)
+    }
+  } catch (err) {
+    if (err instanceof Outcome) return audit(ctx, cluster, await finish({ ...err.decision }), resolved)
+    const f = kubeFailure(err, `reading the live state of ${eventTarget.kind} ${eventTarget.name}`)
+    return audit(ctx, cluster, await finish({ outcome: f.outcome, reason: f.reason, detail: f.detail, target: resolved?.target ?? eventTarget }), resolved)
+  }
+
+  const target: TargetRef = resolved?.target ?? eventTarget
+  const key = targetKey(input.cluster, target)
+  const reply = await state.withTarget(key, async (locked) => {
+    const again = await locked.decision(event.source, event.id)
+    if (again !== undefined) return again
+    const commit = (decision: Decision): Promise<CloudEventV1> => finish({ ...decision, optIn }, (r) => locked.recordDecision(event.source, event.id, r, now))
+    const tb = policy.targetBudget
+    const gb = policy.globalBudget
+    // The clock is read again under the lock: another replica may have acted while we waited for it.
+    const lockedMs = Math.max(nowMs, deps.now())
+    const history = await locked.history(key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
+    const targetView = { used: history.targetAttempts, max: tb.max, windowSeconds: tb.windowSeconds }
+    if (policy.cooldownSeconds > 0 && history.lastAttemptAt !== undefined && lockedMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
+      const until = new Date(history.lastAttemptAt.getTime() + policy.cooldownSeconds * 1000).toISOString()
+      return commit({ outcome: 'skipped', reason: 'COOLDOWN', detail: `last attempt ${history.lastAttemptAt.toISOString()}, cooldown until ${until}`, target, budget: { target: targetView } })
+    }
+    if (history.targetAttempts >= tb.max) {
+      return commit({ outcome: 'skipped', reason: 'TARGET_BUDGET_EXHAUSTED', detail: `${history.targetAttempts} of ${tb.max} attempts used in the last ${tb.windowSeconds} s`, target, budget: { target: targetView } })
+    }
+    const globalUsed = await locked.globalAttempts(budgetMode, new Date(lockedMs - gb.windowSeconds * 1000))
+    const globalView = { used: globalUsed, max: gb.max, windowSeconds: gb.windowSeconds }
+    metrics.budgetRemaining.set({ scope: 'global' }, Math.max(0, gb.max - globalUsed))
+    if (globalUsed >= gb.max) {
+      return commit({ outcome: 'skipped', reason: 'GLOBAL_BUDGET_EXHAUSTED', detail: `${globalUsed} of ${gb.max} actions used cluster-wide in the last ${gb.windowSeconds} s`, target, budget: { target: targetView, global: globalView } })
+    }
+    let decision: Decision
+    if (change === undefined) {
+      decision = { outcome: 'planned', reason: 'ACTION_OFFLINE', target }
+    } else {
+      const dryRun = deps.mode === 'dry-run'
+      try {
+        await change.apply(dryRun)
+        decision = { outcome: dryRun ? 'planned' : 'performed', reason: dryRun ? 'ACTION_DRY_RUN' : 'ACTION_APPLIED', detail: change.detail, target, change: change.change }
+      } catch (err) {
+        // Eviction API: 429 TooManyRequests = a PodDisruptionBudget does not allow it now. Never fall back to delete.
+        if (action === 'restart-pod' && kubeStatus(err) === 429) {
+          return commit({ outcome: 'skipped', reason: 'PDB_BLOCKED', detail: apiMessage(err) ?? 'Cannot evict pod as it would violate the pod\'s disruption budget', target, budget: { target: targetView, global: globalView } })
+        }
+        const f = kubeFailure(err, `${action} on ${target.kind} ${target.name}`)
+        return commit({ outcome: f.outcome, reason: f.reason, detail: f.detail, target, budget: { target: targetView, global: globalView } })
+      }
+    }
+    await locked.recordAttempt({ target: key, fingerprint: input.fingerprint, action, mode: budgetMode, outcome: decision.outcome, at: new Date(lockedMs), event: { source: event.source, id: event.id } })
+    metrics.budgetRemaining.set({ scope: 'global' }, Math.max(0, gb.max - globalUsed - 1))
+    return commit({
+      ...decision,
+      budget: { target: { ...targetView, used: targetView.used + 1 }, global: { ...globalView, used: globalUsed + 1 } },
+    })
+  })
+  return audit(ctx, cluster, reply, resolved)
+}
+
+/**
+ * Writes the Kubernetes Event on the target after the decision is committed. It is the human-facing audit
+ * trail, not the durable record (that is the database and the reply), so a failure here is logged and
+ * does not fail the event: retrying would not redo the decision anyway.
+ */
+async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefined, reply: CloudEventV1, resolved: Resolved | undefined): Promise<CloudEventV1> {
+  const data = reply.data as { target?: TargetRef; reason?: ReasonCode; outcome?: string; action?: string; mode?: string; message?: string } | undefined
+  const target = data?.target
+  if (cluster === undefined || target === undefined || target.namespace === null || data?.reason === undefined || NO_AUDIT_EVENT.has(data.reason)) return reply
+  const uid = resolved?.target.name === target.name ? (resolved.workload?.metadata?.uid ?? undefined) : undefined
+  try {
+    await cluster.recordEvent({
+      namespace: target.namespace,
+      involved: { kind: target.kind, name: target.name, uid, apiVersion: API_VERSION[target.kind] ?? 'v1' },
+      name: `${target.name.slice(0, 200)}.${stableHash(reply.id).slice(0, 16)}`,
+      type: data.outcome === 'failed' || data.outcome === 'skipped' ? 'Warning' : 'Normal',
+      reason: 'KubeReflexRecovery',
+      message: (data.message ?? describeDecision(String(data.action), String(data.mode), false, { outcome: 'skipped', reason: data.reason, target })).slice(0, 1024),
+      action: String(data.action),
+      time: new Date(reply.time ?? Date.now()),
+    })
+  } catch (err) {
+    ctx.log.warn({ err: { status: kubeStatus(err), message: apiMessage(err) }, target }, 'could not record the audit Event')
+  }
+  return reply
+}

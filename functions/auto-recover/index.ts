@@ -1,0 +1,69 @@
+// auto-recover's public surface: the pure handler, its config and policy, and the function the host runs.
+import type { Logger } from 'pino'
+import { openDatabase } from '../../shared/db.js'
+import type { Env } from '../../shared/config.js'
+import type { ReflexFunction } from '../../shared/host.js'
+import { createRecoveryCluster, type RecoveryCluster } from './cluster.js'
+import { loadConfig, type AutoRecoverConfig } from './config.js'
+import { handle, type AutoRecoverDeps } from './handler.js'
+import { recoveryMetrics } from './metrics.js'
+import { loadPolicyFile } from './policy.js'
+import { openRecoveryState } from './state.js'
+
+export { handle } from './handler.js'
+export { loadConfig, inCluster, RECOVERY_MODES } from './config.js'
+export { parsePolicy, loadPolicyFile, namespaceGate, actionGate, optInOf, isProtectedNamespace, DEFAULT_POLICY, OPT_IN_KEY, PolicyError } from './policy.js'
+export { planRollback, REVISION_ANNOTATION } from './rollback.js'
+export { podProblem, deploymentProblem } from './live-state.js'
+export { createRecoveryCluster, RESTARTED_AT } from './cluster.js'
+export { openRecoveryState, MIGRATIONS } from './state.js'
+export { recoveryMetrics } from './metrics.js'
+export { toRecoveryEvent, replyId } from './recovery-event.js'
+export { REASONS } from './errors.js'
+export type { AutoRecoverConfig, RecoveryMode, KubeSource } from './config.js'
+export type { AutoRecoverDeps, AutoRecoverContext } from './handler.js'
+export type { RecoveryPolicy, Budget } from './policy.js'
+export type { RecoveryCluster } from './cluster.js'
+export type { RecoveryState } from './state.js'
+export type { RecoveryMetrics } from './metrics.js'
+export type { ReasonCode } from './errors.js'
+
+/** Builds the function from finished dependencies (tests inject their own cluster, state and clock). */
+export function createAutoRecover(deps: AutoRecoverDeps): ReflexFunction {
+  return {
+    name: 'auto-recover',
+    handle: (event, ctx) => handle(event, { ...ctx, deps }),
+    routes: (_router, host) => deps.metrics.register(host.metrics.registry),
+    async ready() {
+      await deps.state.countGlobal(deps.mode, new Date())
+      return true
+    },
+    close: () => deps.state.close(),
+  }
+}
+
+/** Opens the database, loads the policy and (when a cluster is configured) prepares the client. */
+export async function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Partial<AutoRecoverDeps> = {}): Promise<AutoRecoverDeps> {
+  const policy = overrides.policy ?? loadPolicyFile(config.policyFile)
+  const state = overrides.state ?? (await openRecoveryState(await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })))
+  const source = config.kube
+  let cluster: Promise<RecoveryCluster> | undefined
+  return {
+    mode: config.mode,
+    policy,
+    // Created on first use: client-node costs ~190 ms to import and a replay never needs it.
+    cluster: source === undefined ? undefined : () => (cluster ??= createRecoveryCluster(source)),
+    state,
+    metrics: recoveryMetrics(),
+    now: Date.now,
+    ...overrides,
+  }
+}
+
+/** What `kube-reflex serve auto-recover` runs: config and policy from the environment, validated up front. */
+export async function fromEnv(env: Env, log: Logger): Promise<ReflexFunction> {
+  const config = loadConfig(env)
+  const deps = await createDeps(config)
+  log.info({ mode: config.mode, cluster: config.kube?.kind ?? 'none (offline planning)', policy: config.policyFile ?? 'built-in defaults' }, 'auto-recover configured')
+  return createAutoRecover(deps)
+}

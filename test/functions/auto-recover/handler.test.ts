@@ -1,0 +1,268 @@
+// The decision logic with an in-memory cluster and a real (embedded PGlite) database.
+import t from 'tap'
+import { ReflexError } from '../../../shared/errors.js'
+import { handle } from '../../../functions/auto-recover/handler.js'
+import { replyId } from '../../../functions/auto-recover/recovery-event.js'
+import { FakeCluster, apiError } from './fake-cluster.js'
+import { classifiedEvent, ctxOf, dataOf, makeDeps, pgliteState as freshState, sharedState } from './helpers.js'
+import { crashLoopStatus, deployment, healthyStatus, pod, replicaSet } from './fixtures.js'
+
+const POD = 'web-7d4b9c6f5-x2k9p'
+const pgliteState = sharedState(t)
+
+/** A Deployment `web` → ReplicaSet web-7d4b9c6f5 → crash-looping pod, in namespace shop. */
+function shop(options: { deploymentLabels?: Record<string, string>; nsLabels?: Record<string, string> } = {}): FakeCluster {
+  const c = new FakeCluster()
+  const d = deployment('web', { revision: 2, labels: options.deploymentLabels ?? {} })
+  c.addWorkload('Deployment', d)
+  const rs = replicaSet('web', '7d4b9c6f5', 2, { ready: 0 })
+  c.addWorkload('ReplicaSet', rs)
+  c.replicaSets.push(rs, replicaSet('web', '5f8c7b9d4', 1, { ready: 2 }))
+  c.addPod(pod(POD, { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [crashLoopStatus()] }))
+  c.addNamespace('shop', options.nsLabels ?? {})
+  return c
+}
+
+void t.test('offline (no cluster): plans from the event alone, marked offline', async (t) => {
+  const deps = makeDeps(await pgliteState(t))
+  const event = classifiedEvent()
+  const reply = await handle(event, ctxOf(deps))
+  t.equal(reply?.type, 'dev.kubereflex.recovery.planned')
+  t.equal(reply?.id, replyId(event), 'deterministic id from the classified event')
+  t.equal(reply?.source, '/kube-reflex/auto-recover')
+  t.equal(reply?.subject, 'shop/Deployment/web')
+  t.equal(reply?.fingerprint, 'fp-shop-web-crashloop')
+  t.equal(reply?.severity, 'info')
+  t.match(dataOf(reply), { offline: true, mode: 'dry-run', outcome: 'planned', reason: 'ACTION_OFFLINE', action: 'restart-pod', fingerprint: 'fp-shop-web-crashloop', target: { namespace: 'shop', kind: 'Deployment', name: 'web' }, optIn: 'policy optIn.namespaces' })
+  const unknown = await handle(classifiedEvent({ namespace: 'other' }), ctxOf(deps))
+  t.match(dataOf(unknown), { outcome: 'planned', optIn: /unverified/ }, 'offline, labels cannot be read: the reply says opt-in is unverified')
+  const bare = await handle(classifiedEvent({ workload: null }), ctxOf(deps))
+  t.match(dataOf(bare), { outcome: 'skipped', reason: 'NO_WORKLOAD' })
+  const rb = await handle(classifiedEvent({ action: 'rollback', workload: { kind: 'StatefulSet', name: 'db' } }), ctxOf(deps))
+  t.match(dataOf(rb), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD' })
+  const rr = await handle(classifiedEvent({ action: 'rollout-restart', workload: { kind: 'Job', name: 'db' } }), ctxOf(deps))
+  t.match(dataOf(rr), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD' })
+})
+
+void t.test('not ours, action none, and bad data', async (t) => {
+  const deps = makeDeps(await pgliteState(t))
+  t.equal(await handle({ ...classifiedEvent(), type: 'dev.kubereflex.alert.sent' }, ctxOf(deps)), undefined)
+  t.equal(await handle(classifiedEvent({ action: 'none' }), ctxOf(deps)), undefined)
+  const bad = classifiedEvent()
+  bad.data = { ...dataOf(bad), action: 'reboot-node', fingerprint: 7 }
+  const err = await handle(bad, ctxOf(deps)).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.ok(err instanceof ReflexError)
+  t.match(err, { code: 'EVENT_DATA_INVALID', status: 400, problems: [{ attribute: 'data.action' }, { attribute: 'data.fingerprint' }] })
+  await t.rejects(handle({ ...classifiedEvent(), data: 'not json' }, ctxOf(deps)), { code: 'EVENT_DATA_INVALID' })
+  await t.rejects(handle({ ...classifiedEvent(), data: [1] }, ctxOf(deps)), { code: 'EVENT_DATA_INVALID' })
+  const asText = classifiedEvent()
+  t.equal((await handle({ ...asText, data: JSON.stringify(asText.data) }, ctxOf(deps)))?.type, 'dev.kubereflex.recovery.planned', 'data as a JSON string is accepted')
+})
+
+void t.test('a redelivered event gets the same answer and nothing is done twice', async (t) => {
+  const cluster = shop()
+  const deps = makeDeps(await pgliteState(t), { cluster: () => Promise.resolve(cluster), mode: 'enforce' })
+  const event = classifiedEvent()
+  const first = await handle(event, ctxOf(deps))
+  t.equal(first?.type, 'dev.kubereflex.recovery.performed')
+  const again = await handle(structuredClone(event), ctxOf(deps))
+  t.same(again, first)
+  t.equal(cluster.calls.length, 1, 'one eviction only')
+  t.equal(cluster.events.length, 1, 'one audit Event only')
+})
+
+void t.test('protected, denied and not-allowed namespaces are refused before the cluster is asked', async (t) => {
+  const cluster = shop()
+  const deps = makeDeps(await pgliteState(t), {
+    cluster: () => Promise.resolve(cluster),
+    mode: 'enforce',
+    policyYaml: 'namespaces: { allow: ["*"], deny: [legacy] }\noptIn: { namespaces: ["*"] }',
+  })
+  for (const ns of ['kube-system', 'kube-public', 'kube-node-lease', 'knative-eventing']) {
+    const r = await handle(classifiedEvent({ namespace: ns }), ctxOf(deps))
+    t.match(dataOf(r), { outcome: 'skipped', reason: 'PROTECTED_NAMESPACE' }, ns)
+  }
+  t.match(dataOf(await handle(classifiedEvent({ namespace: 'legacy' }), ctxOf(deps))), { reason: 'NAMESPACE_DENIED' })
+  const only = makeDeps(deps.state, { cluster: () => Promise.resolve(cluster), policyYaml: 'namespaces: { allow: [payments] }' })
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(only))), { reason: 'NAMESPACE_NOT_ALLOWED' })
+  const noRollback = makeDeps(deps.state, { cluster: () => Promise.resolve(cluster), policyYaml: 'actions: [restart-pod]' })
+  t.match(dataOf(await handle(classifiedEvent({ action: 'rollback' }), ctxOf(noRollback))), { reason: 'ACTION_DISABLED' })
+  const clusterScoped = await handle(classifiedEvent({ namespace: null, object: { kind: 'Node', name: 'node-1' }, workload: null }), ctxOf(deps))
+  t.equal(clusterScoped?.type, 'dev.kubereflex.recovery.skipped')
+  t.same(cluster.calls, [], 'nothing was changed')
+  t.same(cluster.events, [], 'no Event written into namespaces outside our remit')
+})
+
+void t.test('opt-in comes from live labels/annotations on the workload or namespace', async (t) => {
+  const state = await pgliteState(t)
+  const policyYaml = 'cooldownSeconds: 0'
+  const none = shop()
+  let r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(none), policyYaml })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'NOT_OPTED_IN', target: { kind: 'Deployment', name: 'web' } })
+  t.same(none.calls, [])
+  const byNs = shop({ nsLabels: { 'kube-reflex.dev/auto-recover': 'true' } })
+  r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(byNs), policyYaml })))
+  t.match(dataOf(r), { outcome: 'planned', optIn: 'namespace kube-reflex.dev/auto-recover' })
+  const out = shop({ nsLabels: { 'kube-reflex.dev/auto-recover': 'true' }, deploymentLabels: { 'kube-reflex.dev/auto-recover': 'false' } })
+  r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(out), policyYaml })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT' })
+})
+
+void t.test('restart-pod: resolves the workload from live owner references, dry-run sends dryRun', async (t) => {
+  const cluster = shop()
+  const deps = makeDeps(await pgliteState(t), { cluster: () => Promise.resolve(cluster) })
+  // classify inferred a wrong workload name from the pod name; the live owner chain is authoritative.
+  const r = await handle(classifiedEvent({ workload: { kind: 'Deployment', name: 'web-7d4b9c6f5', inferred: true }, object: { kind: 'Pod', name: POD } }), ctxOf(deps))
+  t.equal(r?.type, 'dev.kubereflex.recovery.planned')
+  t.match(dataOf(r), { reason: 'ACTION_DRY_RUN', offline: false, target: { kind: 'Deployment', name: 'web' }, change: { kind: 'Eviction', pod: POD } })
+  t.same(cluster.calls, [{ op: 'evict', namespace: 'shop', name: POD, dryRun: true }])
+  t.equal(r?.subject, 'shop/Deployment/web')
+  const [ev] = cluster.events
+  t.match(ev, { namespace: 'shop', reason: 'KubeReflexRecovery', type: 'Normal', involved: { kind: 'Deployment', name: 'web', uid: 'uid-web', apiVersion: 'apps/v1' } })
+  t.match(ev?.message, /^restart-pod planned \(dry-run\): the change was sent with dryRun=All/)
+})
+
+void t.test('does nothing when the problem is gone or the object is gone', async (t) => {
+  const state = await pgliteState(t)
+  const healed = shop()
+  healed.addPod(pod(POD, { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  let r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(healed) })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'PROBLEM_GONE' })
+  t.same(healed.calls, [])
+  const gone = shop()
+  gone.pods.clear()
+  r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(gone) })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE' })
+  // rollout-restart on a workload whose failing pod was replaced by a healthy one: nothing left to fix.
+  gone.addPod(pod('web-7d4b9c6f5-zzzzz', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5' }))
+  gone.workloads.set('Deployment/shop/web', { ...deployment('web'), spec: { selector: { matchLabels: { app: 'web' } }, template: {} } })
+  r = await handle(classifiedEvent({ action: 'rollout-restart' }), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(gone) })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'PROBLEM_GONE' })
+  const bare = shop()
+  bare.addPod(pod(POD, { statuses: [crashLoopStatus()] }))
+  r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(bare) })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'NO_WORKLOAD' }, 'bare pods are never evicted')
+  t.same(bare.calls, [])
+})
+
+void t.test('rollout-restart and rollback on the Deployment', async (t) => {
+  const state = await pgliteState(t)
+  const cluster = shop()
+  const deps = makeDeps(state, { cluster: () => Promise.resolve(cluster), mode: 'enforce', now: () => Date.parse('2026-11-28T05:00:00Z') })
+  let r = await handle(classifiedEvent({ action: 'rollout-restart' }), ctxOf(deps))
+  t.equal(r?.type, 'dev.kubereflex.recovery.performed')
+  t.match(cluster.calls.at(-1), { op: 'restart', name: 'web', dryRun: false, detail: { kind: 'Deployment', at: '2026-11-28T05:00:00.000Z' } })
+  r = await handle(classifiedEvent({ action: 'rollback', workload: { kind: 'Deployment', name: 'web' } }), ctxOf(deps))
+  t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', change: { kind: 'Rollback', fromRevision: 2, toRevision: 1, replicaSet: 'web-5f8c7b9d4' } })
+  t.match(cluster.calls.at(-1), { op: 'rollback', name: 'web', detail: { resourceVersion: '1234', template: { spec: { containers: [{ image: 'ghcr.io/acme/web:1' }] } } } })
+  // The Deployment itself as the object (ProgressDeadlineExceeded).
+  cluster.workloads.set('Deployment/shop/web', deployment('web', { conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] }))
+  r = await handle(classifiedEvent({ action: 'rollback', category: 'rollout', object: { kind: 'Deployment', name: 'web' }, workload: { kind: 'Deployment', name: 'web' } }), ctxOf(deps))
+  t.match(dataOf(r), { outcome: 'performed', detail: /Progressing=False \(ProgressDeadlineExceeded\)/ })
+  cluster.replicaSets.splice(1, 1)
+  r = await handle(classifiedEvent({ action: 'rollback' }), ctxOf(deps))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'NO_HEALTHY_REVISION' })
+  const sts = new FakeCluster().addNamespace('shop', { 'kube-reflex.dev/auto-recover': 'true' })
+  sts.addWorkload('StatefulSet', { metadata: { name: 'db', namespace: 'shop' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: {} } })
+  sts.addPod(pod('db-0', { owner: { kind: 'StatefulSet', name: 'db' }, statuses: [crashLoopStatus()] }))
+  r = await handle(classifiedEvent({ action: 'rollback', object: { kind: 'Pod', name: 'db-0' }, workload: { kind: 'StatefulSet', name: 'db' } }), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(sts) })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', target: { kind: 'StatefulSet', name: 'db' } })
+})
+
+void t.test('cooldown, then the per-target budget escalates with severity=critical', async (t) => {
+  const cluster = shop()
+  let clock = Date.parse('2026-11-28T05:00:00Z')
+  const deps = makeDeps(await pgliteState(t), {
+    cluster: () => Promise.resolve(cluster),
+    mode: 'enforce',
+    now: () => clock,
+    policyYaml: 'optIn: { namespaces: [shop] }\ncooldownSeconds: 60\ntargetBudget: { max: 2, windowSeconds: 3600 }\nglobalBudget: { max: 10, windowSeconds: 3600 }',
+  })
+  const types: string[] = []
+  const step = async (advance: number): Promise<Record<string, unknown>> => {
+    clock += advance * 1000
+    const r = await handle(classifiedEvent(), ctxOf(deps))
+    types.push(`${String(dataOf(r).outcome)}:${String(dataOf(r).reason)}:${String(r?.severity)}`)
+    return dataOf(r)
+  }
+  await step(0)
+  t.match(await step(30), { reason: 'COOLDOWN', detail: /cooldown until 2026-11-28T05:01:00.000Z/ })
+  await step(31)
+  t.match(await step(61), { reason: 'TARGET_BUDGET_EXHAUSTED', budget: { target: { used: 2, max: 2, windowSeconds: 3600 } } })
+  t.same(types, ['performed:ACTION_APPLIED:info', 'skipped:COOLDOWN:info', 'performed:ACTION_APPLIED:info', 'skipped:TARGET_BUDGET_EXHAUSTED:critical'])
+  t.equal(cluster.calls.length, 2)
+  t.match(cluster.events.at(-1), { type: 'Warning', message: /attempt budget for this workload is spent/ })
+  await step(3600)
+  t.equal(types.at(-1), 'performed:ACTION_APPLIED:info', 'the window slides: an hour later the budget is back')
+  const metrics = await deps.metrics.actions.get()
+  t.ok(metrics.values.some((v) => v.labels.reason === 'TARGET_BUDGET_EXHAUSTED' && v.labels.outcome === 'skipped' && v.value === 1))
+  t.ok(metrics.values.some((v) => v.labels.reason === 'ACTION_APPLIED' && v.labels.outcome === 'performed' && v.labels.action === 'restart-pod' && v.value === 3))
+})
+
+void t.test('the global budget caps actions across targets', async (t) => {
+  const deps0 = { policyYaml: 'optIn: { namespaces: [shop] }\ncooldownSeconds: 0\nglobalBudget: { max: 2, windowSeconds: 600 }' }
+  const state = await freshState(t) // the global budget spans the whole database: no other subtest's attempts
+  const clusters = ['a', 'b', 'c'].map((n) => {
+    const c = new FakeCluster().addNamespace('shop')
+    c.addWorkload('Deployment', { ...deployment(n), spec: { selector: { matchLabels: { app: n } }, template: {} } })
+    c.addPod(pod(`${n}-0`, { owner: { kind: 'StatefulSet', name: n }, statuses: [crashLoopStatus()] }))
+    c.addWorkload('StatefulSet', { metadata: { name: n, namespace: 'shop' }, spec: { serviceName: n, selector: { matchLabels: { app: 'web' } }, template: {} } })
+    return c
+  })
+  const outcomes: string[] = []
+  let last: Record<string, unknown> = {}
+  for (const [i, c] of clusters.entries()) {
+    const deps = makeDeps(state, { ...deps0, cluster: () => Promise.resolve(c) })
+    const name = ['a', 'b', 'c'][i] ?? ''
+    const r = await handle(classifiedEvent({ object: { kind: 'Pod', name: `${name}-0` }, workload: { kind: 'StatefulSet', name } }), ctxOf(deps))
+    outcomes.push(`${String(dataOf(r).reason)}:${String(r?.severity)}`)
+    last = dataOf(r)
+    if (i === 2) t.equal((await deps.metrics.budgetRemaining.get()).values[0]?.value, 0, 'recovery_budget_remaining{scope=global}')
+  }
+  t.same(outcomes, ['ACTION_DRY_RUN:info', 'ACTION_DRY_RUN:info', 'GLOBAL_BUDGET_EXHAUSTED:critical'])
+  t.match(last, { budget: { global: { used: 2, max: 2 } } })
+  // Budgets are per mode: dry-run trials do not spend the enforce budget.
+  const enforce = makeDeps(state, { ...deps0, mode: 'enforce', cluster: () => Promise.resolve(clusters[2] ?? new FakeCluster()) })
+  const r = await handle(classifiedEvent({ object: { kind: 'Pod', name: 'c-0' }, workload: { kind: 'StatefulSet', name: 'c' } }), ctxOf(enforce))
+  t.equal(dataOf(r).reason, 'ACTION_APPLIED')
+})
+
+void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, unreachable/5xx → 503 retry', async (t) => {
+  const state = await pgliteState(t)
+  const cluster = shop()
+  const deps = makeDeps(state, { cluster: () => Promise.resolve(cluster), mode: 'enforce' })
+  cluster.failures.set('evict', apiError(429, "Cannot evict pod as it would violate the pod's disruption budget."))
+  let r = await handle(classifiedEvent(), ctxOf(deps))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'PDB_BLOCKED', detail: /disruption budget/ })
+  t.equal(cluster.calls.filter((c) => c.op === 'evict').length, 1, 'no fallback to delete')
+  cluster.failures.set('evict', apiError(403, 'pods "web-7d4b9c6f5-x2k9p" is forbidden: User "system:serviceaccount:kube-reflex:kube-reflex-auto-recover" cannot create resource "pods/eviction" in API group "" in the namespace "shop"'))
+  r = await handle(classifiedEvent(), ctxOf(deps))
+  t.equal(r?.type, 'dev.kubereflex.recovery.failed')
+  t.equal(r?.severity, 'warning')
+  t.match(dataOf(r), { reason: 'FORBIDDEN', detail: /cannot create resource "pods\/eviction"/ })
+  cluster.failures.set('evict', apiError(422, 'Eviction.policy "x" is invalid'))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(deps))), { outcome: 'failed', reason: 'REJECTED' })
+  cluster.failures.set('evict', apiError(404, 'pods "x" not found'))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(deps))), { outcome: 'skipped', reason: 'TARGET_GONE' })
+  cluster.failures.delete('evict')
+  cluster.failures.set('readPod', apiError(403, 'pods is forbidden'))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(deps))), { outcome: 'failed', reason: 'FORBIDDEN' }, 'a read refused by RBAC is a failure too')
+  cluster.failures.delete('readPod')
+  for (const [op, err] of [
+    ['evict', apiError(503, 'etcdserver: request timed out')],
+    ['evict', apiError(409, 'the object has been modified')],
+    ['readPod', Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } })],
+  ] as const) {
+    cluster.failures.set(op, err)
+    const event = classifiedEvent()
+    await t.rejects(handle(event, ctxOf(deps)), { code: 'DOWNSTREAM_UNAVAILABLE', status: 503, retryAfterSeconds: 5 }, `${op}: retried`)
+    cluster.failures.delete(op)
+    t.equal(await state.decision(event.source, event.id), undefined, 'nothing recorded: the retry decides afresh')
+  }
+  cluster.failures.set('recordEvent', apiError(403, 'events is forbidden'))
+  r = await handle(classifiedEvent(), ctxOf(deps))
+  t.equal(r?.type, 'dev.kubereflex.recovery.performed', 'a failed audit Event does not fail the decision')
+})
