@@ -50,8 +50,13 @@ export function dbError(err: unknown, what: string): ReflexError {
 async function openPostgres(url: string, max: number): Promise<Database> {
   const pg = (await import('pg')).default
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 })
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A client losing its connection (server restart) must not crash the process: the pool reports idle
+  // clients on 'error', but a client checked out for a transaction emits on itself, and an 'error' event
+  // without a listener is thrown. The failed query still rejects, and maps to 503 through dbError().
   pool.on('error', () => undefined)
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined)
+  })
   const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
     const r = await pool.query(sql, params as unknown[] | undefined)
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 }

@@ -29,5 +29,5 @@ void t.test('at-least-once delivery, exactly-once effects under faults (short ru
   t.equal(r.recoveries.duplicated, 0, 'duplicated recovery decisions = 0')
   // Finding reported to the lead: shared/db.ts leaves a checked-out pg client without an 'error' listener,
   // so a PostgreSQL restart during a transaction kills the process (node-postgres #2439 / #3202).
-  t.equal(r.faults.crashes, 0, 'kube-reflex dev never crashed', { todo: 'shared/db.ts: checked-out pg client has no error listener (reported)' })
+  t.equal(r.faults.crashes, 0, 'kube-reflex dev never crashed')
 })
