@@ -259,11 +259,20 @@ function run(kubeconfig: string): void {
     await replicaB.close()
     // The restart replaced the failing pod (the deployment controller scales unhealthy old pods down);
     // the new pods crash-loop as well, so the problem is still there after our restart.
-    const current = await eventually('pods of the restarted Deployment', async () => {
-      const p = await podsOf(a, ns, 'app=web')
-      return p.length > 0 ? p : undefined
+    // The controllers keep replacing pods meanwhile: a pod listed a moment ago may be gone (404) when its
+    // status is written, so list again until at least one live pod carries the failing status.
+    const current = await eventually('a live pod of the restarted Deployment, crash-looping', async () => {
+      const alive = []
+      for (const p of await podsOf(a, ns, 'app=web')) {
+        try {
+          await setPodStatus(a, ns, p.metadata?.name ?? '', failingStatuses('ghcr.io/acme/web:1.0.0'))
+          alive.push(p)
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 404) throw err
+        }
+      }
+      return alive.length > 0 ? alive : undefined
     })
-    for (const p of current) await setPodStatus(a, ns, p.metadata?.name ?? '', failingStatuses('ghcr.io/acme/web:1.0.0'))
     const restarted = await open('replica-c')
     t.teardown(() => restarted.close())
     const after = await handle(podEvent(ns, current[0]?.metadata?.name ?? bad, 'rollout-restart'), ctxOf(deps(restarted, 'enforce', policy)))
