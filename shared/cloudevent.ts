@@ -1,6 +1,7 @@
 // CloudEvents 1.0 on HTTP, the lean way: the event path checks the raw request once and builds a plain
 // object. The SDK's `HTTP.toEvent` silently fills a missing `id` and `time`, so the contract in DESIGN.md
 // ("reject an event missing id") cannot be kept with it on the receive side.
+import { isUtf8 } from 'node:buffer'
 import { ReflexError } from './errors.js'
 
 /** A CloudEvent as a plain object: context attributes and extensions at the top level (JSON format). */
@@ -28,6 +29,13 @@ const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3])
 // CloudEvents 1.0 §2.3 String: control characters U+0000–U+001F and U+007F–U+009F are not allowed.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+// JSON event format §3.1: data_base64 is Base64 as RFC 4648 §4 defines it (padded alphabet, no line breaks).
+// Buffer.from(x, 'base64') never fails — it skips what it does not know — so garbage would silently become
+// other bytes. A round trip through the decoder is exact for canonical Base64 (and runs in C++, linear).
+export function isBase64(value: string): boolean {
+  return value.length % 4 === 0 && Buffer.from(value, 'base64').toString('base64') === value
+}
 
 export function isRfc3339(value: string): boolean {
   return RFC3339.test(value) && !Number.isNaN(Date.parse(value))
@@ -77,8 +85,8 @@ export function validateAttributes(event: Record<string, unknown>): EventProblem
   if (event.data !== undefined && event.data_base64 !== undefined) {
     problems.push({ attribute: 'data', problem: 'data and data_base64 must not both be present' })
   }
-  if (event.data_base64 !== undefined && typeof event.data_base64 !== 'string') {
-    problems.push({ attribute: 'data_base64', problem: 'must be a base64 string' })
+  if (event.data_base64 !== undefined && (typeof event.data_base64 !== 'string' || !isBase64(event.data_base64))) {
+    problems.push({ attribute: 'data_base64', problem: 'must be a base64 string (RFC 4648 §4)' })
   }
   for (const name of Object.keys(event)) {
     if (CORE.has(name) || name === 'data' || name === 'data_base64') continue
@@ -150,6 +158,9 @@ function single(headers: HeaderMap, name: string): string | undefined {
 function decodeData(body: Buffer, contentType: string | undefined): unknown {
   if (body.length === 0) return undefined
   if (isJsonMediaType(contentType)) {
+    // RFC 8259 §8.1: JSON text exchanged between systems is UTF-8. toString('utf8') would replace bad bytes
+    // with U+FFFD and the event would be stored altered; refuse it instead. Non-JSON data stays raw bytes.
+    if (!isUtf8(body)) throw new ReflexError('EVENT_DATA_INVALID', 'event data is not valid UTF-8 (JSON must be UTF-8)')
     try {
       return JSON.parse(body.toString('utf8')) as unknown
     } catch {
@@ -176,6 +187,8 @@ export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
     if (mediaType !== 'application/cloudevents+json') {
       throw new ReflexError('EVENT_INVALID', `invalid CloudEvent: unsupported event format ${mediaType}`)
     }
+    // JSON event format §3 + RFC 8259 §8.1: a structured event is UTF-8; a lenient decode would store it altered.
+    if (!isUtf8(body)) throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: structured body is not valid UTF-8')
     let parsed: unknown
     try {
       parsed = JSON.parse(body.toString('utf8'))
@@ -239,4 +252,22 @@ export function toStructured(event: CloudEventV1): string {
     return JSON.stringify({ ...rest, data_base64: data.toString('base64') })
   }
   return JSON.stringify(event)
+}
+
+/**
+ * Whether a parsed JSON value nests objects/arrays deeper than `max` levels. Iterative, so it cannot
+ * overflow the stack itself: JSON.parse accepts any depth, but JSON.stringify, jsonb and most consumers
+ * recurse, so a store must refuse such data up front (a 400, not a 500 the broker would retry forever).
+ */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return false
+  const stack: [object, number][] = [[value, 1]]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item
+    if (depth > max) return true
+    for (const child of Array.isArray(node) ? (node as unknown[]) : Object.values(node)) {
+      if (child !== null && typeof child === 'object') stack.push([child as object, depth + 1])
+    }
+  }
+  return false
 }

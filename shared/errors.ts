@@ -69,5 +69,12 @@ export function publicBody(err: ReflexError): { code: string; message: string; p
 /** Anything thrown that is not a ReflexError is an internal error: detail is logged, never sent. */
 export function toReflexError(err: unknown): ReflexError {
   if (err instanceof ReflexError) return err
+  // body-parser / http-errors (express.raw, express.json on extra routes) mark client errors with a 4xx
+  // `status` and `expose: true`: a body over the limit is the caller's 413, not our 500.
+  if (typeof err === 'object' && err !== null && (err as { expose?: unknown }).expose === true) {
+    const status = (err as { status?: unknown }).status
+    if (status === 413) return new ReflexError('BODY_TOO_LARGE', 'request body too large', { cause: err })
+    if (typeof status === 'number' && status >= 400 && status < 500) return new ReflexError('BAD_REQUEST', 'bad request', { cause: err })
+  }
   return new ReflexError('INTERNAL', 'internal error', { cause: err })
 }

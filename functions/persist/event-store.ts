@@ -4,7 +4,7 @@ import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { databaseAnswers, dbError, type Database } from '../../shared/db.js'
 import { ReflexError } from '../../shared/errors.js'
 import { GroupCommit } from './group-commit.js'
-import { toJsonEvent, type EventRecord } from './record.js'
+import { storableJson, type EventRecord } from './record.js'
 import { writeRecords } from './store-write.js'
 
 export interface EventStoreOptions {
@@ -61,11 +61,12 @@ export class EventStore {
       const v = event[n]
       return typeof v === 'string' ? v : null
     }
+    const json = storableJson(event) // a 400 for what can never be stored, before the database is asked
     try {
       const r = await this.db.query(
         `INSERT INTO persist_dead_letters (source, id, type, error_dest, error_code, error_data, event)
          VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (source, id, error_dest) DO NOTHING`,
-        [event.source, event.id, event.type, ext('knativeerrordest') ?? '', ext('knativeerrorcode'), ext('knativeerrordata'), JSON.stringify(toJsonEvent(event))],
+        [event.source, event.id, event.type, ext('knativeerrordest') ?? '', ext('knativeerrorcode'), ext('knativeerrordata'), json],
       )
       return r.rowCount > 0
     } catch (err) {

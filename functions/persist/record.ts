@@ -1,6 +1,6 @@
 // From a CloudEvent to what the store keeps: the full event as JSON plus the columns the queries filter
 // on. The one place that knows which fields of which event type matter (shared/contracts.ts).
-import type { CloudEventV1 } from '../../shared/cloudevent.js'
+import { nestsDeeperThan, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { SEVERITIES, type Severity } from '../../shared/contracts.js'
 import { ReflexError } from '../../shared/errors.js'
 
@@ -68,14 +68,31 @@ export function toJsonEvent(event: CloudEventV1): Record<string, unknown> {
 }
 
 /**
+ * How deep stored data may nest. Kubernetes objects stay far below (a CRD's schema is a few dozen levels);
+ * jsonb parsing and JSON.stringify recurse, and PGlite's WebAssembly stack is small.
+ */
+export const MAX_STORED_DEPTH = 256
+
+/**
+ * The event in the JSON format, as text that PostgreSQL's jsonb will take. Throws EVENT_DATA_INVALID (400)
+ * for what can never be stored, so that the broker does not retry it forever: data nested deeper than
+ * MAX_STORED_DEPTH, and U+0000 in a string (jsonb refuses it, SQLSTATE 22P05).
+ */
+export function storableJson(event: CloudEventV1): string {
+  if (nestsDeeperThan(event.data, MAX_STORED_DEPTH - 1)) throw dataInvalid(event.type, `nests deeper than ${MAX_STORED_DEPTH} levels, which cannot be stored`)
+  const text = JSON.stringify(toJsonEvent(event))
+  if (text.includes('\\u0000')) throw dataInvalid(event.type, 'contains a NUL character, which cannot be stored')
+  return text
+}
+
+/**
  * Builds the stored record. Throws EVENT_DATA_INVALID (400, dead-lettered, not retried) when a classified
  * event lacks what the projections need, or when the event cannot be stored as jsonb at all.
  */
 export function toRecord(event: CloudEventV1, receivedAt: Date): EventRecord {
+  // Refused here with a 400 rather than letting one poison event fail a whole group commit with a 500.
+  storableJson(event)
   const json = toJsonEvent(event)
-  // PostgreSQL jsonb rejects U+0000 in strings (SQLSTATE 22P05): refuse it here with a 400 rather than let
-  // one poison event fail a whole group commit with a 500 that the broker would retry forever.
-  if (JSON.stringify(json).includes('\\u0000')) throw dataInvalid(event.type, 'contains a NUL character, which cannot be stored')
   const data = obj(event.data)
   const ext = (name: string): string | null => str(event[name])
   const fromSubject = SUBJECT.exec(event.subject ?? '')

@@ -86,7 +86,8 @@ export function attributeCases(type: DataType): BadRequest[] {
     s('constructor attribute', { ...sBase, constructor: { prototype: { polluted: 'yes' } } }),
     s('data_base64 that is not base64', { ...sBase, data: undefined, data_base64: '***not base64***' }),
     s('data and data_base64 both', { ...sBase, data_base64: 'e30=' }),
-    s('invalid UTF-8', Buffer.concat([Buffer.from('{"specversion":"1.0","id":"'), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(`","source":"/x","type":"${type}"}`)]).toString('latin1')),
+    // Overlong "/" (C0 AF) and a UTF-16 surrogate encoded as UTF-8 (ED A0 80): both invalid UTF-8 (RFC 3629 §3).
+    { name: 'structured: invalid UTF-8 (overlong, surrogate)', headers: { 'content-type': STRUCTURED }, body: Buffer.concat([Buffer.from('{"specversion":"1.0","id":"x","source":"/'), Buffer.from([0xc0, 0xaf, 0xed, 0xa0, 0x80]), Buffer.from(`","type":"${type}"}`)]) },
     { name: 'structured: invalid UTF-8 bytes', headers: { 'content-type': STRUCTURED }, body: Buffer.concat([Buffer.from('{"specversion":"1.0","id":"'), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(`","source":"/x","type":"${type}"}`)]) },
     s('deeply nested data', `{"specversion":"1.0","id":"deep","source":"/x","type":"${type}","data":${deepJson(100_000)}}`),
     s('batch content type', [sBase], 'application/cloudevents-batch+json'),

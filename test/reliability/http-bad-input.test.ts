@@ -20,22 +20,6 @@ const DATA_TYPE: Record<string, DataType> = {
   persist: 'dev.kubereflex.event.classified',
 }
 
-/**
- * Findings of this corpus in code owned by other branches, reported to the lead (docs/RELIABILITY.md,
- * "Findings"). They stay visible as tap TODOs — failing assertions that do not fail the suite — and turn
- * into "todo passing" the moment the owner fixes them.
- */
-const KNOWN: Readonly<Record<string, string>> = {
-  '/persist structured: deeply nested data': 'persist: 500 INTERNAL on deeply nested data (should be 400 EVENT_DATA_INVALID)',
-  '/persist data: deeply nested': 'persist: 500 INTERNAL on deeply nested data (should be 400 EVENT_DATA_INVALID)',
-  '/persist data: deeply nested objects': 'persist: 500 INTERNAL on deeply nested data (should be 400 EVENT_DATA_INVALID)',
-  '/persist/dead-letter structured: deeply nested data': 'persist /dead-letter: 503 on deeply nested data, so the broker retries an event that can never be stored',
-  '/persist/dead-letter huge body (1.0 MiB)': 'persist /dead-letter: 500 INTERNAL on a body over the limit (the other endpoints answer 413)',
-  '/persist/dead-letter structured: data_base64 that is not base64': 'shared/cloudevent: data_base64 is not validated; /dead-letter stores the event',
-  '/persist/dead-letter structured: invalid UTF-8': 'shared/cloudevent: invalid UTF-8 is decoded leniently (U+FFFD), not refused; /dead-letter stores the event',
-  '/persist/dead-letter structured: invalid UTF-8 bytes': 'shared/cloudevent: invalid UTF-8 is decoded leniently (U+FFFD), not refused; /dead-letter stores the event',
-}
-
 interface Answer {
   readonly status: number
   readonly body: string
@@ -67,13 +51,12 @@ void t.test('every function refuses malformed and hostile CloudEvents with a 4xx
       tried++
       const a = await send(`${host.url}${target.path}`, c)
       const key = `${target.path} ${c.name}`
-      const todo = KNOWN[key]
       if (c.expect === 'no-5xx') {
         t.ok(a.status < 500, `${key}: no 5xx (got ${a.status})`)
         continue
       }
       const ok = a.status >= 400 && a.status < 500
-      t.ok(ok, `${key}: 4xx (got ${a.status} ${a.body.slice(0, 200)})`, todo === undefined ? {} : { todo })
+      t.ok(ok, `${key}: 4xx (got ${a.status} ${a.body.slice(0, 200)})`)
       if (ok && a.status !== 413 && a.status !== 415) {
         // The answer names the problem (a stable code and a message), never a stack or SQLSTATE.
         t.match(a.body, /"code":"[A-Z_]+"/, `${target.path} ${c.name}: error body has a code`)
@@ -93,7 +76,7 @@ void t.test('every function refuses malformed and hostile CloudEvents with a 4xx
     const events = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')
     const dead = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_dead_letters')
     t.equal(events.rows[0]?.n, 0, 'nothing stored in the event store')
-    t.equal(dead.rows[0]?.n, 0, 'nothing stored as a dead letter', { todo: 'follows from the /dead-letter findings above (lenient UTF-8 / base64)' })
+    t.equal(dead.rows[0]?.n, 0, 'nothing stored as a dead letter')
     const tables = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'persist_events'")
     t.equal(tables.rows[0]?.n, 1, 'the SQL-looking strings dropped nothing')
   } finally {

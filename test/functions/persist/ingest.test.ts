@@ -8,6 +8,7 @@ import { openDatabase, type Database, type Queryable, type QueryResult, type Tra
 import { alertReply, classified, recoveryReply } from './fixtures.js'
 import { eachBackend, openMigrated, startPersist } from './backends.js'
 import { loadMigrations } from '../../../functions/persist/index.js'
+import { MAX_STORED_DEPTH } from '../../../functions/persist/record.js'
 import { migrate } from '../../../shared/db.js'
 
 // Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
@@ -124,6 +125,28 @@ eachBackend(t, 'a classified event without what the read model needs is rejected
   nul.data = { ...(nul.data as Record<string, unknown>), message: 'bad \u0000 byte' }
   t.equal((await post(url, nul)).status, 400, 'a NUL character cannot be stored in jsonb: 400 instead of a poisoned batch')
   t.equal(await count(db, 'SELECT count(*) AS n FROM persist_events'), 0)
+})
+
+eachBackend(t, 'data nested up to MAX_STORED_DEPTH is stored; deeper is a 400 on / and /dead-letter, never a 5xx', async (t, backend) => {
+  const { url, db } = await startPersist(t, backend)
+  const nest = (depth: number): unknown => {
+    let v: unknown = 'leaf'
+    for (let i = 0; i < depth; i++) v = i % 2 === 0 ? [v] : { n: v }
+    return v
+  }
+  // The event object is level 1, so `data` may nest MAX_STORED_DEPTH - 1 levels.
+  const atLimit = crashloop(3)
+  atLimit.data = { ...(atLimit.data as Record<string, unknown>), deep: nest(MAX_STORED_DEPTH - 3) }
+  t.equal((await post(url, atLimit)).status, 202, 'data at the depth limit is stored (PostgreSQL/PGlite jsonb takes it)')
+  const over = crashloop(4)
+  over.data = { ...(over.data as Record<string, unknown>), deep: nest(MAX_STORED_DEPTH) }
+  const res = await post(url, over)
+  t.equal(res.status, 400)
+  t.match(await res.json(), { code: 'EVENT_DATA_INVALID', message: /nests deeper than 256 levels/ })
+  const dead = await post(`${url}/dead-letter`, { ...over, id: 'dead-deep', knativeerrorcode: '500' }, 'structured')
+  t.equal(dead.status, 400, 'the dead-letter sink refuses it too, naming the problem')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM persist_events'), 1, 'only the event at the limit is stored')
+  t.equal(await count(db, 'SELECT count(*) AS n FROM persist_dead_letters'), 0)
 })
 
 /** A Database whose underlying connection can be taken away and given back, as a crashed server would. */

@@ -1,0 +1,54 @@
+// The lean CloudEvents parser's strictness where a lenient decode would store an altered event:
+// UTF-8 (RFC 8259 §8.1), data_base64 (JSON format §3.1, RFC 4648 §4), and the nesting-depth check.
+import t from 'tap'
+import { isBase64, nestsDeeperThan, parseHttpEvent } from '../../shared/cloudevent.js'
+import { ReflexError } from '../../shared/errors.js'
+
+const STRUCTURED = { 'content-type': 'application/cloudevents+json' }
+const BAD_UTF8 = Buffer.from([0xc0, 0xaf, 0xed, 0xa0, 0x80])
+const binaryHeaders = (ct: string): Record<string, string> => ({ 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 't', 'content-type': ct })
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    return err instanceof ReflexError ? String(err.code) : 'not a ReflexError'
+  }
+}
+
+void t.test('isBase64 takes canonical RFC 4648 Base64 only', (t) => {
+  for (const ok of ['', 'eA==', 'eHk=', 'eHl6', Buffer.from('any bytes \u00ff').toString('base64')]) t.ok(isBase64(ok), `accepts ${JSON.stringify(ok)}`)
+  for (const bad of ['***not base64***', 'eA', 'eA=', 'e A==', 'eA==\n', 'eHl6_-==', 'eB==']) t.notOk(isBase64(bad), `refuses ${JSON.stringify(bad)}`)
+  t.end()
+})
+
+void t.test('structured mode: invalid UTF-8 and bad data_base64 are 400s naming the problem', (t) => {
+  const body = Buffer.concat([Buffer.from('{"specversion":"1.0","id":"'), BAD_UTF8, Buffer.from('","source":"/s","type":"t"}')])
+  t.throws(() => parseHttpEvent(STRUCTURED, body), { code: 'EVENT_INVALID', message: /not valid UTF-8/ })
+  const b64 = Buffer.from(JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', data_base64: 'not base64!' }))
+  t.throws(() => parseHttpEvent(STRUCTURED, b64), { code: 'EVENT_INVALID', message: /data_base64 must be a base64 string/ })
+  const good = Buffer.from(JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', data_base64: Buffer.from([0, 255]).toString('base64') }))
+  t.same(parseHttpEvent(STRUCTURED, good).data, Buffer.from([0, 255]), 'valid Base64 still becomes bytes')
+  t.end()
+})
+
+void t.test('binary mode: JSON data must be UTF-8; other media types keep arbitrary bytes', (t) => {
+  t.equal(codeOf(() => parseHttpEvent(binaryHeaders('application/json'), Buffer.concat([Buffer.from('{"a":"'), BAD_UTF8, Buffer.from('"}')]))), 'EVENT_DATA_INVALID')
+  const raw = Buffer.concat([BAD_UTF8, Buffer.from([0, 1, 2])])
+  t.same(parseHttpEvent(binaryHeaders('application/octet-stream'), raw).data, raw, 'octet-stream bytes pass through untouched')
+  t.same(parseHttpEvent(binaryHeaders('application/json'), Buffer.from('{"k":"é✓"}')).data, { k: 'é✓' }, 'valid multi-byte UTF-8 is fine')
+  t.end()
+})
+
+void t.test('nestsDeeperThan counts levels iteratively (no stack overflow at any depth)', (t) => {
+  t.equal(nestsDeeperThan('x', 0), false)
+  t.equal(nestsDeeperThan({}, 1), false)
+  t.equal(nestsDeeperThan({ a: [1] }, 1), true)
+  t.equal(nestsDeeperThan({ a: [1] }, 2), false)
+  t.equal(nestsDeeperThan(Buffer.alloc(10), 0), false, 'bytes are a leaf')
+  const deep = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`) as unknown
+  t.equal(nestsDeeperThan(deep, 256), true, '200,000 levels: answered, not a RangeError')
+  t.equal(nestsDeeperThan(deep, 200_000), false)
+  t.end()
+})
