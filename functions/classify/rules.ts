@@ -1,8 +1,9 @@
 // Classification rules as data: the default taxonomy ships as rules/default-rules.yaml; users add or
 // override rules with CLASSIFY_RULES_FILE (a file or a mounted ConfigMap) without code changes. Rule
 // files are validated when loaded, with the file, line and field of every problem.
-import { readFileSync } from 'node:fs'
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml'
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { Node as YamlNode } from 'yaml'
 import { ACTIONS, CATEGORIES, SEVERITIES, type Category, type RecoveryAction, type Severity } from '../../shared/contracts.js'
 import type { Signal, SignalOrigin } from './signals.js'
 
@@ -37,8 +38,17 @@ export class RulesError extends Error {
 const MATCH_KEYS = new Set(['origin', 'reasons', 'message', 'notMessage', 'kinds', 'components', 'eventTypes'])
 const RULE_KEYS = new Set(['name', 'match', 'category', 'severity', 'action', 'runbook'])
 
+// `yaml` costs tens of milliseconds to load; the default rules ship pre-parsed as JSON (see defaultRules),
+// so the library is loaded only when a user's rules file is read.
+let yamlLib: typeof import('yaml') | undefined
+function yaml(): typeof import('yaml') {
+  yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml')
+  return yamlLib
+}
+
 /** Parses and validates a rules document; `file` names it in error messages. */
 export function parseRules(text: string, file: string): Rule[] {
+  const { LineCounter, parseDocument, isMap, isSeq } = yaml()
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true })
   const problems: string[] = []
@@ -150,12 +160,42 @@ export function loadRulesFile(path: string): Rule[] {
   return parseRules(text, path)
 }
 
-// Shipped beside the code: the build copies rules/ into dist (scripts/copy-assets.mjs).
+/** A rule as JSON: what the build writes to rules/default-rules.json (regular expressions as source text). */
+export interface RuleJson {
+  readonly name: string
+  readonly match: Omit<RuleMatch, 'message' | 'notMessage'> & { readonly message?: string; readonly notMessage?: string }
+  readonly category: Category
+  readonly severity: Severity
+  readonly action: RecoveryAction
+  readonly runbook: string | null
+}
+
+export function rulesToJson(rules: readonly Rule[]): RuleJson[] {
+  return rules.map((r) => {
+    const { message, notMessage, ...rest } = r.match
+    return { ...r, match: { ...rest, ...(message === undefined ? {} : { message: message.source }), ...(notMessage === undefined ? {} : { notMessage: notMessage.source }) } }
+  })
+}
+
+/** The inverse of rulesToJson, for a file the build produced from validated YAML (so: not re-validated). */
+export function rulesFromJson(rules: readonly RuleJson[]): Rule[] {
+  return rules.map((r) => {
+    const { message, notMessage, ...rest } = r.match
+    return { ...r, match: { ...rest, ...(message === undefined ? {} : { message: new RegExp(message, 'i') }), ...(notMessage === undefined ? {} : { notMessage: new RegExp(notMessage, 'i') }) } }
+  })
+}
+
+// Shipped beside the code: the build copies rules/ into dist and writes default-rules.json from the YAML
+// (scripts/copy-assets.mjs), so a function starts without loading `yaml`. From the TypeScript sources (tests)
+// there is no JSON and the YAML is parsed.
 const DEFAULT_RULES = new URL('./rules/default-rules.yaml', import.meta.url)
+const DEFAULT_RULES_JSON = new URL('./rules/default-rules.json', import.meta.url)
 
 let defaults: Rule[] | undefined
 export function defaultRules(): Rule[] {
-  defaults ??= parseRules(readFileSync(DEFAULT_RULES, 'utf8'), 'default-rules.yaml')
+  defaults ??= existsSync(DEFAULT_RULES_JSON)
+    ? rulesFromJson(JSON.parse(readFileSync(DEFAULT_RULES_JSON, 'utf8')) as RuleJson[])
+    : parseRules(readFileSync(DEFAULT_RULES, 'utf8'), 'default-rules.yaml')
   return defaults
 }
 

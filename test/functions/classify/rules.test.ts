@@ -1,6 +1,9 @@
 // Rule files: the shipped defaults parse; user files add and override; mistakes are reported precisely.
 import t from 'tap'
-import { defaultRules, loadRulesFile, mergeRules, parseRules, RulesError } from '../../../functions/classify/rules.js'
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { defaultRules, loadRulesFile, mergeRules, parseRules, rulesFromJson, rulesToJson, RulesError, type Rule, type RuleJson } from '../../../functions/classify/rules.js'
 import { createDeps, handle } from '../../../functions/classify/index.js'
 import { loadConfig } from '../../../functions/classify/config.js'
 import { CATEGORIES } from '../../../shared/contracts.js'
@@ -14,6 +17,24 @@ t.test('the default rules parse and cover every category', async (t) => {
   const used = new Set(rules.map((r) => r.category))
   for (const c of CATEGORIES) t.ok(used.has(c), `category ${c} has a rule`)
   t.equal(rules.at(-1)?.name, 'lifecycle', 'the catch-all is last')
+})
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+const yamlText = (): string => readFileSync(path.join(repoRoot, 'functions/classify/rules/default-rules.yaml'), 'utf8')
+// RegExp objects compare by identity in t.same: compare the JSON form, which carries source and names.
+const comparable = (rules: readonly Rule[]): unknown => rules.map((r) => ({ ...r, match: { ...r.match, message: r.match.message?.source, notMessage: r.match.notMessage?.source, flags: [r.match.message?.flags, r.match.notMessage?.flags] } }))
+
+t.test('pre-parsed rules (JSON) round-trip to exactly what the YAML parser gives', async (t) => {
+  const parsed = parseRules(yamlText(), 'default-rules.yaml')
+  const json = JSON.parse(JSON.stringify(rulesToJson(parsed))) as RuleJson[]
+  t.same(comparable(rulesFromJson(json)), comparable(parsed))
+  t.ok(parsed.some((r) => r.match.message !== undefined), 'the defaults exercise regular expressions')
+})
+
+const built = path.join(repoRoot, 'dist/functions/classify/rules/default-rules.json')
+t.test('the built dist/ default-rules.json is the YAML, pre-parsed (the build cannot ship stale rules)', { skip: existsSync(built) ? false : 'dist/ not built: run `npm run build` (npm test builds first)' }, async (t) => {
+  const fromDist = rulesFromJson(JSON.parse(readFileSync(built, 'utf8')) as RuleJson[])
+  t.same(comparable(fromDist), comparable(parseRules(yamlText(), 'default-rules.yaml')))
 })
 
 t.test('a user rule file adds rules before the defaults and overrides by name', async (t) => {
