@@ -4,7 +4,8 @@
 // `dev.knative.kafka.event` with a partition/offset id and subject, the record time, the key as the
 // `key` and `partitionkey` extensions, every header as a `kafkaheader<name>` extension, and the raw
 // value as data.
-import { validateAttributes, invalidEvent, type CloudEventV1 } from '../../shared/cloudevent.js'
+import { isUtf8 } from 'node:buffer'
+import { nestsDeeperThan, validateAttributes, invalidEvent, type CloudEventV1 } from '../../shared/cloudevent.js'
 
 export interface KafkaRecordLike {
   readonly topic: string
@@ -45,6 +46,7 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
   const value = record.value ?? Buffer.alloc(0)
   // Structured mode (Kafka binding §3.2).
   if (contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents')) {
+    if (!isUtf8(value)) throw invalidEvent([{ attribute: 'value', problem: 'structured CloudEvent is not valid UTF-8' }])
     let parsed: unknown
     try {
       parsed = JSON.parse(value.toString('utf8'))
@@ -54,6 +56,7 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidEvent([{ attribute: 'value', problem: 'structured CloudEvent must be an object' }])
     const event = { ...(parsed as Record<string, unknown>) }
     const problems = validateAttributes(event)
+    if (nestsDeeperThan(event.data, MAX_PARSED_DEPTH)) problems.push({ attribute: 'data', problem: `nests deeper than ${MAX_PARSED_DEPTH} levels` })
     if (problems.length > 0) throw invalidEvent(problems)
     if (typeof event.data_base64 === 'string') {
       event.data = Buffer.from(event.data_base64, 'base64')
@@ -63,7 +66,7 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
   }
   // Binary mode (Kafka binding §3.1): attributes in ce_ headers, content-type → datacontenttype.
   if (headerText(record.headers.ce_specversion) !== undefined) {
-    const event: Record<string, unknown> = {}
+    const event = Object.create(null) as Record<string, unknown> // header names like ce___proto__ stay data
     for (const [name, v] of Object.entries(record.headers)) {
       if (!name.startsWith('ce_')) continue
       const text = headerText(v)
@@ -75,7 +78,7 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
     if (value.length > 0) {
       if (isJson(contentType)) {
         try {
-          event.data = JSON.parse(value.toString('utf8')) as unknown
+          event.data = jsonOrBytes(value)
         } catch {
           event.data = value
         }
@@ -89,8 +92,9 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
     source: `/apis/v1/namespaces/${source.namespace}/kafkasources/${source.name}#${record.topic}`,
     type: 'dev.knative.kafka.event',
     subject: `partition:${record.partition}#${record.offset}`,
-    time: new Date(Number(record.timestamp)).toISOString(),
   }
+  const time = recordTime(record.timestamp)
+  if (time !== undefined) event.time = time
   if (record.key !== null) {
     const key = record.key.toString('utf8')
     event.key = key
@@ -104,12 +108,38 @@ export function kafkaRecordToEvent(record: KafkaRecordLike, source: KafkaSourceI
   if (value.length > 0) {
     // The raw value; JSON values are kept as JSON so they travel as application/json.
     try {
-      event.data = JSON.parse(value.toString('utf8')) as unknown
+      event.data = jsonOrBytes(value)
       event.datacontenttype ??= 'application/json'
     } catch {
       event.data = value
       event.datacontenttype ??= 'application/octet-stream'
     }
   }
+  // Header values and keys are arbitrary bytes; a control character cannot travel in a CloudEvent attribute
+  // (CloudEvents 1.0 §2.3). Refuse such a record with every problem named: the source reports it, never drops it silently.
+  const problems = validateAttributes(event)
+  if (problems.length > 0) throw invalidEvent(problems.map((p) => ({ attribute: p.attribute.startsWith('kafkaheader') ? `header ${p.attribute.slice('kafkaheader'.length)} (${p.attribute})` : p.attribute, problem: p.problem })))
   return event
+}
+
+// JSON nested deeper than this travels as the record's bytes (same content type): every later step
+// (JSON.stringify on delivery, jsonb) recurses, and a parsed 50,000-level value would overflow the stack there.
+const MAX_PARSED_DEPTH = 256
+
+/** A JSON value parsed, or the bytes unchanged when it nests too deep to be handled as a value. Throws on non-JSON. */
+function jsonOrBytes(value: Buffer): unknown {
+  const parsed = JSON.parse(value.toString('utf8')) as unknown
+  return nestsDeeperThan(parsed, MAX_PARSED_DEPTH) ? value : parsed
+}
+
+/**
+ * A record's timestamp (int64 milliseconds as kafkajs's numeric string) as RFC 3339, or undefined when the
+ * record has none: Kafka uses -1 for "no timestamp", and anything that is not a representable date is
+ * treated the same way rather than failing the whole record.
+ */
+function recordTime(timestamp: string): string | undefined {
+  if (!/^\d{1,16}$/.test(timestamp)) return undefined
+  const ms = Number(timestamp)
+  const date = new Date(ms)
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString()
 }

@@ -140,7 +140,16 @@ export function parsePolicy(text: string, file: string): RecoveryPolicy {
 
 export function loadPolicyFile(file: string | undefined): RecoveryPolicy {
   if (file === undefined) return DEFAULT_POLICY
-  return parsePolicy(readFileSync(file, 'utf8'), file)
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    // EISDIR (a ConfigMap mounted as a directory), ENOENT, EACCES: a PolicyError naming the file (fromEnv adds the
+    // variable), not a bare errno.
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    throw new PolicyError([`${file}: cannot read the policy file (${code}${code === 'EISDIR' ? ': a directory — point it at the file inside' : ''})`])
+  }
+  return parsePolicy(text, file)
 }
 
 /** `*` matches any run of characters; everything else is literal. */

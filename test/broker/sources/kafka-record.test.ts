@@ -46,3 +46,20 @@ void t.test('structured-mode CloudEvent records pass through; invalid ones are r
   t.throws(() => kafkaRecordToEvent({ ...base, value: Buffer.from('{"specversion":"1.0"}'), headers: { 'content-type': 'application/cloudevents+json' } }, id), { code: 'EVENT_INVALID' })
   t.end()
 })
+
+void t.test('records the mapping cannot carry are refused with EVENT_INVALID naming the problem; odd timestamps and deep JSON are not errors', (t) => {
+  for (const timestamp of ['-1', '', 'yesterday', '99999999999999999999']) {
+    const e = kafkaRecordToEvent({ ...base, timestamp, value: Buffer.from('{"a":1}') }, id)
+    t.equal(e.time, undefined, `timestamp ${JSON.stringify(timestamp)}: no time attribute rather than a failure`)
+  }
+  t.throws(() => kafkaRecordToEvent({ ...base, headers: { 'x-bad': Buffer.from('a\u0007b') } }, id), { code: 'EVENT_INVALID', message: /header xbad \(kafkaheaderxbad\) contains control characters/ })
+  t.throws(() => kafkaRecordToEvent({ ...base, key: Buffer.from('k\u0000') }, id), { code: 'EVENT_INVALID', message: /key contains control characters/ })
+  const deep = Buffer.from(`${'['.repeat(50_000)}${']'.repeat(50_000)}`)
+  const e = kafkaRecordToEvent({ ...base, value: deep }, id)
+  t.same(e.data, deep, 'JSON nested 50,000 deep travels as its bytes, not as a value that would overflow the stack later')
+  t.equal(e.datacontenttype, 'application/json')
+  const structuredDeep = Buffer.from(`{"specversion":"1.0","id":"d","source":"/s","type":"t","data":${'['.repeat(50_000)}${']'.repeat(50_000)}}`)
+  t.throws(() => kafkaRecordToEvent({ ...base, value: structuredDeep, headers: { 'content-type': 'application/cloudevents+json' } }, id), { code: 'EVENT_INVALID', message: /data nests deeper than 256 levels/ })
+  t.throws(() => kafkaRecordToEvent({ ...base, value: Buffer.from([0x7b, 0xc0, 0xaf, 0x7d]), headers: { 'content-type': 'application/cloudevents+json' } }, id), { code: 'EVENT_INVALID', message: /not valid UTF-8/ })
+  t.end()
+})

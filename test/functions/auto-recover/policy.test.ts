@@ -101,3 +101,10 @@ void t.test('opt-in: the workload mark wins, then policy workloads, then the nam
   t.equal(loadPolicyFile(file).cooldownSeconds, 0)
   t.end()
 })
+
+void t.test('a policy file that cannot be read is a PolicyError naming the file, not a bare errno', (t) => {
+  const dir = t.testdir()
+  t.throws(() => loadPolicyFile(dir), { name: 'PolicyError', message: /cannot read the policy file \(EISDIR: a directory/ })
+  t.throws(() => loadPolicyFile(join(dir, 'missing.yaml')), { name: 'PolicyError', message: /missing\.yaml: cannot read the policy file \(ENOENT\)/ })
+  t.end()
+})
