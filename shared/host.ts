@@ -1,10 +1,13 @@
-// The one HTTP host every function runs in (DESIGN.md "HTTP behaviour"): express for routing, a lean
-// event path that checks the raw request once, binary-mode replies, the Knative status table, health and
-// metrics endpoints, tracing, and a graceful shutdown that finishes in-flight events.
+// The one HTTP host every function runs in (DESIGN.md "HTTP behaviour"): a lean event path that checks the
+// raw request once, binary-mode replies, the Knative status table, health and metrics endpoints, tracing,
+// and a graceful shutdown that finishes in-flight events. Events, health and metrics are served by
+// node:http itself; express (and its body-parser chain, ≈ 1 MB of code) is loaded only when a function has
+// routes of its own (persist's API) or the caller adds some: a function that scales from zero should not
+// pay for a router it does not use.
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import express, { type Express, type Request, type Response, type Router } from 'express'
+import type { Express, Request, Response, Router } from 'express'
 import type { Logger } from 'pino'
 import { parseHttpEvent, toBinary, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
@@ -50,10 +53,11 @@ export interface HostOptions {
   readonly log: Logger
   readonly mounts: readonly Mount[]
   readonly metrics?: HostMetrics
+  /** More express routes on the app itself (e.g. the dashboard at the root in `serve all`). */
+  readonly configureApp?: (app: Express) => void
 }
 
 export interface Host {
-  readonly app: Express
   readonly metrics: HostMetrics
   listen(): Promise<AddressInfo>
   /** Stop accepting, finish in-flight events (bounded by the grace period), close the functions. */
@@ -97,63 +101,69 @@ function sendError(res: ServerResponse, err: ReflexError): void {
   res.end(body)
 }
 
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value)
+  res.statusCode = status
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(body))
+  res.end(body)
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
 export function createHost(options: HostOptions): Host {
   const { config, log, mounts } = options
   const metrics = options.metrics ?? hostMetrics()
-  const app = express()
-  app.disable('x-powered-by')
-  app.set('etag', false)
   let shuttingDown = false
   let inFlight = 0
   let idle: (() => void) | undefined
   const abort = new AbortController()
 
-  app.get('/health/liveness', (_req, res) => {
-    res.status(200).json({ status: 'ok' })
+  const gets = new Map<string, Handler>()
+  gets.set('/health/liveness', (_req, res) => {
+    sendJson(res, 200, { status: 'ok' })
   })
-  app.get('/health/readiness', (_req, res) => {
+  gets.set('/health/readiness', (_req, res) => {
     if (shuttingDown) {
-      res.status(503).json({ status: 'shutting-down' })
+      sendJson(res, 503, { status: 'shutting-down' })
       return
     }
     Promise.all(mounts.map(async (m) => (m.fn.ready === undefined ? true : m.fn.ready()))).then(
       (states) => {
         const ok = states.every(Boolean)
-        res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not-ready' })
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not-ready' })
       },
       (err: unknown) => {
         log.warn({ err }, 'readiness check failed')
-        res.status(503).json({ status: 'not-ready' })
+        sendJson(res, 503, { status: 'not-ready' })
       },
     )
   })
-  app.get('/metrics', (_req, res) => {
+  gets.set('/metrics', (_req, res) => {
     metrics.registry.metrics().then(
       (text) => {
+        res.statusCode = 200
         res.setHeader('Content-Type', metrics.registry.contentType)
-        res.send(text)
+        res.setHeader('Content-Length', Buffer.byteLength(text))
+        res.end(text)
       },
       (err: unknown) => {
         log.error({ err }, 'metrics collection failed')
-        res.status(500).end()
+        res.statusCode = 500
+        res.end()
       },
     )
   })
 
-  // The event endpoints, served straight from node:http (see listener below); express keeps the same routes.
-  const eventRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>()
-  // A function's own router mounted at the root could claim any path: then every request goes through
-  // express, as before, so that its routes keep their precedence.
+  // The event endpoints, served straight from node:http (see listener below).
+  const eventRoutes = new Map<string, Handler>()
+  // A function's own router mounted at the root could claim any path: then its events go through express
+  // after that router, so that its routes keep their precedence.
   const rootRouter = mounts.some((m) => m.path === '' && m.fn.routes !== undefined)
+  const viaExpress: { path: string; onEvent: Handler; fn: ReflexFunction }[] = []
   for (const { fn, path } of mounts) {
-    // Only functions with extra routes get a router: an empty one would still be walked on every event.
-    if (fn.routes !== undefined) {
-      const router = express.Router()
-      fn.routes(router, { log, metrics })
-      app.use(path === '' ? '/' : path, router)
-    }
     const fnLog = log.child({ fn: fn.name })
-    const onEvent = (req: IncomingMessage, res: ServerResponse): void => {
+    const onEvent: Handler = (req, res) => {
       if (shuttingDown) {
         sendError(res, new ReflexError('SHUTTING_DOWN', 'shutting down', { retryAfterSeconds: 1 }))
         return
@@ -164,21 +174,61 @@ export function createHost(options: HostOptions): Host {
         if (inFlight === 0) idle?.()
       })
     }
-    app.post(path === '' ? '/' : path, onEvent)
     if (!rootRouter && fn.routes === undefined) eventRoutes.set(path === '' ? '/' : path, onEvent)
+    else viaExpress.push({ path: path === '' ? '/' : path, onEvent, fn })
+  }
+  const needsExpress = options.configureApp !== undefined || mounts.some((m) => m.fn.routes !== undefined)
+  let app: Express | undefined
+
+  /** Builds the express app for functions' own routes; loaded only when there are some. */
+  async function buildApp(): Promise<Express> {
+    const { default: express } = await import('express')
+    const a = express()
+    a.disable('x-powered-by')
+    a.set('etag', false)
+    for (const { fn, path } of mounts) {
+      if (fn.routes === undefined) continue
+      const router = express.Router()
+      fn.routes(router, { log, metrics })
+      a.use(path === '' ? '/' : path, router)
+    }
+    for (const { path, onEvent } of viaExpress) a.post(path, onEvent)
+    options.configureApp?.(a)
+    // Errors from other routes (e.g. malformed query strings) never leak a stack.
+    a.use((err: unknown, _req: Request, res: Response, _next: (e?: unknown) => void) => {
+      const re = err instanceof ReflexError ? err : toReflexError(err)
+      if (re.status >= 500) log.error({ err }, 'request failed')
+      if (!res.headersSent) sendError(res, re)
+    })
+    return a
   }
 
-  /** POST to an event endpoint's exact path skips express's router (its cost is per event); all else goes to express. */
+  /** Events, health and metrics are answered here; everything else goes to express when there is an app. */
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method === 'POST' && req.url !== undefined) {
-      const q = req.url.indexOf('?')
-      const route = eventRoutes.get(q === -1 ? req.url : req.url.slice(0, q))
+    const rawUrl = req.url ?? '/'
+    const q = rawUrl.indexOf('?')
+    let path = q === -1 ? rawUrl : rawUrl.slice(0, q)
+    // What express's default (non-strict, case-insensitive) routing matched: `/classify/`, `/Classify`.
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1)
+    if (/[A-Z]/.test(path)) path = path.toLowerCase()
+    if (req.method === 'POST') {
+      const route = eventRoutes.get(path)
+      if (route !== undefined) {
+        route(req, res)
+        return
+      }
+    } else if (req.method === 'GET' || req.method === 'HEAD') {
+      const route = gets.get(path)
       if (route !== undefined) {
         route(req, res)
         return
       }
     }
-    app(req, res)
+    if (app !== undefined) {
+      app(req, res)
+      return
+    }
+    sendError(res, new ReflexError('NOT_FOUND', `no route for ${req.method ?? 'GET'} ${path}`))
   }
 
   async function handleEvent(fn: ReflexFunction, fnLog: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -226,22 +276,15 @@ export function createHost(options: HostOptions): Host {
     }
   }
 
-  // Errors from other routes (e.g. malformed query strings) never leak a stack.
-  app.use((err: unknown, _req: Request, res: Response, _next: (e?: unknown) => void) => {
-    const re = err instanceof ReflexError ? err : toReflexError(err)
-    if (re.status >= 500) log.error({ err }, 'request failed')
-    if (!res.headersSent) sendError(res, re)
-  })
-
   let server: Server | undefined
   let url = ''
   return {
-    app,
     metrics,
     get url() {
       return url
     },
     async listen() {
+      if (needsExpress && app === undefined) app = await buildApp()
       server = createServer(listener)
       server.listen(config.port, config.host)
       await once(server, 'listening')

@@ -77,12 +77,14 @@ export const serve: Command = async (argv: string[], io: CommandIO) => {
     throw err
   }
   await startTracing(io.env, name, log)
-  const host = createHost({ config: options.host, log, mounts })
+  let configureApp: ((app: import('express').Express) => void) | undefined
   if (options.all) {
     // In `serve all` nothing answers POST /, so persist's dashboard is also served at the root.
     const { loadDashboard, mountDashboard } = await import('../../functions/persist/index.js')
-    mountDashboard(host.app, await loadDashboard(), { apiPath: '/persist/api/v1' })
+    const dashboard = await loadDashboard()
+    configureApp = (app) => mountDashboard(app, dashboard, { apiPath: '/persist/api/v1' })
   }
+  const host = createHost({ config: options.host, log, mounts, ...(configureApp === undefined ? {} : { configureApp }) })
   const addr = await host.listen()
   log.info({ port: addr.port, address: addr.address, functions: options.functions }, 'listening')
   if (!io.stopSignal.aborted) await new Promise<void>((resolve) => io.stopSignal.addEventListener('abort', () => resolve(), { once: true }))
