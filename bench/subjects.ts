@@ -1,7 +1,7 @@
 // What the bench measures: each subject is a pluggable entry — how to spawn it, which payloads it gets,
 // what it is measured for, and how to tell whether its code exists yet. Add a subject here and the
 // harness, the results file, the ratios and the chart pick it up.
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runToEnd } from './process.js'
@@ -65,6 +65,12 @@ function tempDataDir(name: string): string {
   return dir
 }
 
+/** dist/kn/<name>/index.js when bundled, else dist/cli/bin.js. */
+export function deployedEntry(name: string, ctx: SubjectContext): string {
+  const bundled = join(ctx.dist, 'kn', name, 'index.js')
+  return existsSync(bundled) ? bundled : join(ctx.dist, 'cli', 'bin.js')
+}
+
 function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: string }): Subject {
   const id = opts.id ?? name
   return {
@@ -74,9 +80,11 @@ function serveFunction(name: string, opts: { id?: string; label?: string; throug
     payloads: opts.payloads,
     throughput: opts.throughput,
     path: '/',
+    // What a cluster runs: the function's bundle (scripts/bundle-functions.mjs → dist/kn/<name>/, what
+    // `kn func deploy` builds) when it exists — `npm run bench` bundles first — else the unbundled CLI.
     spawn: (port, ctx) => ({
       command: ctx.node,
-      args: [join(ctx.dist, 'cli', 'bin.js'), 'serve', name, '--port', String(port), '--host', '127.0.0.1'],
+      args: [deployedEntry(name, ctx), 'serve', name, '--port', String(port), '--host', '127.0.0.1'],
       env: { ...ctx.env, ...(opts.env?.(ctx) ?? {}) },
     }),
     available: async (ctx) => {

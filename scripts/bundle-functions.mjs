@@ -1,10 +1,17 @@
 #!/usr/bin/env node
-// Builds one self-contained, `kn func`-deployable directory per function: dist/functions/<name>/.
-// Knative Functions builds one function per directory and the Node buildpack runs `npm run build`
-// then `npm start` in it, so each directory gets: index.js (the CLI bundled by esbuild, npm
-// dependencies left external and installed by the buildpack), a minimal package.json whose `start`
-// is `serve <name>`, the function's func.yaml, and its rules folder when there is one.
-// Usage: npm run bundle:functions [-- name ...]   (default: all four)
+// Builds one self-contained, `kn func`-deployable directory per function: dist/kn/<name>/.
+// Knative Functions builds one function per directory and the Node buildpack runs `npm run build` then
+// `npm start` in it, so each directory gets:
+//   - index.js + chunk-*.js: the CLI bundled by esbuild WITH its npm dependencies (issue 9: a function that
+//     scales from zero should not resolve and read hundreds of files at start-up), split at every dynamic
+//     import so `serve classify` never parses persist's, alert's or the Kubernetes client's code;
+//   - the run-time assets the code finds beside itself (import.meta.url of a chunk is the directory root):
+//     rules/ (classify's default rules, pre-parsed JSON included), migrations/ and dashboard/ (persist);
+//   - a minimal package.json whose `start` is `serve <name>`, listing only what cannot be bundled
+//     (PGlite's WebAssembly files, the YAML library loaded on demand for user rules, uPlot's files
+//     served by the dashboard), and the function's func.yaml.
+// Needs `npm run build` first (the pre-parsed rules come from dist/). Usage:
+//   npm run bundle:functions [-- [--out=DIR] name ...]   (default: all four into dist/kn/)
 import { build } from 'esbuild'
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -12,6 +19,8 @@ import process from 'node:process'
 import { fileURLToPath } from 'node:url'
 
 const FUNCTIONS = ['classify', 'alert', 'auto-recover', 'persist']
+// Loaded at run time from node_modules: files next to the package (wasm, css) or required lazily by name.
+const EXTERNAL = ['@electric-sql/pglite', 'yaml', 'uplot', 'pg-native']
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 async function exists(p) {
@@ -23,21 +32,39 @@ async function exists(p) {
   }
 }
 
-async function bundleOne(name, rootPackage) {
-  const out = path.join(repoRoot, 'dist', 'functions', name)
+async function bundleOne(name, rootPackage, outRoot) {
+  const out = path.join(outRoot, name)
   await rm(out, { recursive: true, force: true })
   await mkdir(out, { recursive: true })
   await build({
-    entryPoints: [path.join(repoRoot, 'cli', 'bin.ts')],
-    outfile: path.join(out, 'index.js'),
+    entryPoints: { index: path.join(repoRoot, 'cli', 'bin.ts') },
+    outdir: out,
     bundle: true,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
-    sourcemap: true,
+    external: EXTERNAL,
+    minifySyntax: true,
+    minifyWhitespace: true,
+    legalComments: 'linked',
+    sourcemap: 'linked',
+    // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
+    banner: { js: "import { createRequire as __krCreateRequire } from 'node:module'; const require = __krCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   })
+  const assets = [
+    ['dist/functions/classify/rules', 'rules'],
+    ['dist/functions/persist/migrations', 'migrations'],
+    ['dist/functions/persist/dashboard', 'dashboard'],
+  ]
+  for (const [from, to] of assets) {
+    const src = path.join(repoRoot, from)
+    if (!(await exists(src))) throw new Error(`${from} is missing: run \`npm run build\` first`)
+    await cp(src, path.join(out, to), { recursive: true })
+  }
+  const dependencies = Object.fromEntries(EXTERNAL.filter((d) => rootPackage.dependencies[d] !== undefined).map((d) => [d, rootPackage.dependencies[d]]))
   const pkg = {
     name: `kube-reflex-${name}`,
     version: rootPackage.version,
@@ -52,16 +79,17 @@ async function bundleOne(name, rootPackage) {
       build: 'node --check index.js',
       start: `node index.js serve ${name}`,
     },
-    dependencies: rootPackage.dependencies,
+    dependencies,
   }
   await writeFile(path.join(out, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
   await cp(path.join(repoRoot, 'functions', name, 'func.yaml'), path.join(out, 'func.yaml'))
-  const rules = path.join(repoRoot, 'functions', name, 'rules')
-  if (await exists(rules)) await cp(rules, path.join(out, 'functions', name, 'rules'), { recursive: true })
   return out
 }
 
-const requested = process.argv.slice(2)
+const args = process.argv.slice(2)
+const outArg = args.find((a) => a.startsWith('--out='))
+const outRoot = outArg === undefined ? path.join(repoRoot, 'dist', 'kn') : path.resolve(outArg.slice('--out='.length))
+const requested = args.filter((a) => !a.startsWith('--out='))
 const unknown = requested.filter((n) => !FUNCTIONS.includes(n))
 if (unknown.length > 0) {
   process.stderr.write(`bundle-functions: unknown function(s): ${unknown.join(', ')} (known: ${FUNCTIONS.join(', ')})\n`)
@@ -69,7 +97,7 @@ if (unknown.length > 0) {
 } else {
   const rootPackage = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8'))
   for (const name of requested.length > 0 ? requested : FUNCTIONS) {
-    const out = await bundleOne(name, rootPackage)
-    process.stdout.write(`${path.relative(repoRoot, out)}\n`)
+    const out = await bundleOne(name, rootPackage, outRoot)
+    process.stdout.write(`${path.relative(process.cwd(), out) || '.'}\n`)
   }
 }

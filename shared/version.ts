@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs'
 
 function readVersion(): string {
-  for (const rel of ['../../package.json', '../package.json']) {
+  for (const rel of ['../../package.json', '../package.json', './package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown }
-      if (pkg.name === 'kube-reflex' && typeof pkg.version === 'string') return pkg.version
+      // kube-reflex itself, or a function bundle (kube-reflex-<name>, scripts/bundle-functions.mjs).
+      if (typeof pkg.name === 'string' && (pkg.name === 'kube-reflex' || pkg.name.startsWith('kube-reflex-')) && typeof pkg.version === 'string') return pkg.version
     } catch {
       // try the next candidate: the layout differs between dist/ and a bundle
     }
