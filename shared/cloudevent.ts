@@ -37,6 +37,9 @@ export function isBase64(value: string): boolean {
   return value.length % 4 === 0 && Buffer.from(value, 'base64').toString('base64') === value
 }
 
+// RFC 2045 §5.1 Content-Type syntax, loosely: printable ASCII type "/" subtype, then any ASCII parameters.
+const MEDIA_TYPE = /^[\x21-\x2e\x30-\x3a\x3c-\x7e]+\/[\x21-\x2e\x30-\x3a\x3c-\x7e]+[ \t]*(;[\x20-\x7e\t]*)?$/
+
 export function isRfc3339(value: string): boolean {
   return RFC3339.test(value) && !Number.isNaN(Date.parse(value))
 }
@@ -76,6 +79,11 @@ export function validateAttributes(event: Record<string, unknown>): EventProblem
   checkString('type', event.type, problems, true)
   checkString('subject', event.subject, problems, false)
   checkString('datacontenttype', event.datacontenttype, problems, false)
+  // §3.1.1 datacontenttype: an RFC 2046 media type, which is ASCII (type/subtype, optional parameters);
+  // anything else cannot even travel as an HTTP Content-Type header.
+  if (typeof event.datacontenttype === 'string' && event.datacontenttype !== '' && !MEDIA_TYPE.test(event.datacontenttype)) {
+    problems.push({ attribute: 'datacontenttype', problem: 'must be a media type (RFC 2046), e.g. application/json' })
+  }
   checkString('dataschema', event.dataschema, problems, false)
   if (event.time !== undefined) {
     if (typeof event.time !== 'string' || !isRfc3339(event.time)) {

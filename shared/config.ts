@@ -1,5 +1,6 @@
 // Building blocks for each function's `loadConfig(env)`: every option has an env name, a default and a
 // validator; bad values fail fast with a message naming the variable (STYLE.md practice 2).
+import { statSync } from 'node:fs'
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -26,6 +27,26 @@ export class EnvReader {
 
   optionalString(name: string): string | undefined {
     return this.raw(name)
+  }
+
+  /**
+   * An optional path to a file the function reads at start (rules, routes, policy, kubeconfig): checked
+   * here so a missing file or a directory is a ConfigError naming the variable and the path, not a bare
+   * ENOENT/EISDIR from the reader later.
+   */
+  file(name: string): string | undefined {
+    const path = this.raw(name)
+    if (path === undefined) return undefined
+    let stat
+    try {
+      stat = statSync(path)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      this.problems.push(code === 'ENOENT' ? `${name} names a file that does not exist: ${path}` : `${name} names a file that cannot be read (${code ?? 'error'}): ${path}`)
+      return path
+    }
+    if (!stat.isFile()) this.problems.push(`${name} names a ${stat.isDirectory() ? 'directory' : 'special file'}, not a regular file: ${path}`)
+    return path
   }
 
   int(name: string, fallback: number, min: number, max: number): number {

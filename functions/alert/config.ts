@@ -60,9 +60,12 @@ export function loadConfig(env: Env = process.env): Readonly<AlertConfig> {
     repeatIntervalMs: duration(r, 'ALERT_REPEAT_INTERVAL', '30m'),
     sendResolved: r.bool('ALERT_SEND_RESOLVED', false),
   }
-  const routesFile = r.optionalString('ALERT_ROUTES_FILE')
+  const problemsBefore = r.problems.length
+  const routesFile = r.file('ALERT_ROUTES_FILE')
+  const routesFileOk = r.problems.length === problemsBefore
   let routing: Routing = { sinks: new Map(), routes: [], dashboardUrl }
-  if (routesFile !== undefined) {
+  // A missing file or a directory is already reported by r.file: no read attempt, no second message.
+  if (routesFile !== undefined && routesFileOk) {
     try {
       const loaded = loadRoutesFile(routesFile, env, defaults, dashboardUrl)
       // PagerDuty sinks without their own endpoint use the Events API v2 (or ALERT_PAGERDUTY_URL).
@@ -72,7 +75,7 @@ export function loadConfig(env: Env = process.env): Readonly<AlertConfig> {
       if (!(err instanceof RoutesError)) throw err
       for (const p of err.problems) r.problems.push(`ALERT_ROUTES_FILE (${routesFile}): ${p}`)
     }
-  } else {
+  } else if (routesFile === undefined) {
     const sinks = shortcutSinks(r, pagerdutyUrl)
     // Nothing configured: alerts still show, on the console (the `npm start` demo needs no account).
     if (sinks.length === 0) sinks.push(sinkSpec('console', 'console', {}, 'console', r.problems))

@@ -29,10 +29,8 @@ export function inCluster(env: Env, tokenFile = SERVICE_ACCOUNT_TOKEN): boolean 
 export function loadConfig(env: Env = process.env, options: { readonly tokenFile?: string } = {}): Readonly<AutoRecoverConfig> {
   const r = new EnvReader(env)
   const host = readHostConfig(r)
-  const kubeconfig = r.optionalString('KUBECONFIG')
-  if (kubeconfig !== undefined && !existsSync(kubeconfig)) r.problems.push(`KUBECONFIG names a file that does not exist: ${kubeconfig}`)
-  const policyFile = r.optionalString('RECOVERY_POLICY_FILE')
-  if (policyFile !== undefined && !existsSync(policyFile)) r.problems.push(`RECOVERY_POLICY_FILE names a file that does not exist: ${policyFile}`)
+  const kubeconfig = r.file('KUBECONFIG')
+  const policyFile = r.file('RECOVERY_POLICY_FILE')
   const kube: KubeSource | undefined =
     kubeconfig !== undefined ? { kind: 'kubeconfig', path: kubeconfig } : inCluster(env, options.tokenFile) ? { kind: 'in-cluster' } : undefined
   return r.done({

@@ -17,9 +17,9 @@ export function loadConfig(env: Env = process.env): Readonly<ClassifyConfig> {
   const namespaces = (r.optionalString('CLASSIFY_SWEEP_NAMESPACES') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
   return r.done({
     ...host,
-    rulesFile: r.optionalString('CLASSIFY_RULES_FILE'),
+    rulesFile: r.file('CLASSIFY_RULES_FILE'),
     sink: r.url('K_SINK'),
-    kubeconfig: r.optionalString('KUBECONFIG'),
+    kubeconfig: r.file('KUBECONFIG'),
     sweepNamespaces: namespaces,
   })
 }

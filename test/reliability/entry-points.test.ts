@@ -15,6 +15,7 @@ import { createFunction, FUNCTION_NAMES, type FunctionName } from '../../cli/reg
 import { kafkaRecordToEvent, type KafkaRecordLike } from '../../broker/sources/kafka-record.js'
 import { replayLineToEvent } from '../../broker/sources/replay.js'
 import { toBinary } from '../../shared/cloudevent.js'
+import { ConfigError } from '../../shared/config.js'
 import { ReflexError } from '../../shared/errors.js'
 import { silentLogger } from '../../shared/logger.js'
 import { startHost } from '../helpers/host.js'
@@ -77,7 +78,14 @@ void t.test('rules, routes and policy files: hostile content is refused with an 
       }
       t.ok(outcome instanceof Error && !(outcome instanceof TypeError) && !(outcome instanceof RangeError), `${variable} ${name}: a domain error, not ${outcome instanceof Error ? outcome.constructor.name : typeof outcome}`)
       const message = outcome instanceof Error ? outcome.message : ''
-      t.ok(message.includes(variable) || message.includes(path.basename(file)), `${variable} ${name}: the message names the variable or file (${message.slice(0, 160)})`)
+      if (name === 'a directory' || name.startsWith('a path that does not exist')) {
+        // A path that is not a readable file is a configuration error naming both the variable and the path.
+        t.ok(outcome instanceof ConfigError, `${variable} ${name}: a ConfigError`)
+        t.ok(message.includes(variable) && message.includes(file), `${variable} ${name}: the message names the variable and the path (${message.slice(0, 160)})`)
+        if (name === 'a directory') t.match(message, /directory/, `${variable} ${name}: the message says it is a directory`)
+      } else {
+        t.ok(message.includes(variable) || message.includes(path.basename(file)), `${variable} ${name}: the message names the variable or file (${message.slice(0, 160)})`)
+      }
     }
   }
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype not polluted')

@@ -52,3 +52,11 @@ void t.test('nestsDeeperThan counts levels iteratively (no stack overflow at any
   t.equal(nestsDeeperThan(deep, 200_000), false)
   t.end()
 })
+
+void t.test('datacontenttype must be an RFC 2046 media type (it travels as a Content-Type header)', (t) => {
+  const structured = (ct: string): Buffer => Buffer.from(JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 't', datacontenttype: ct, data: {} }))
+  t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured('application/json; charset=utf-8'))), undefined)
+  t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured('application/vnd.k8s+json'))), undefined)
+  for (const bad of ['json', '\uFFFD', 'application/jsön', 'text /plain']) t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured(bad))), 'EVENT_INVALID', `refuses ${JSON.stringify(bad)}`)
+  t.end()
+})

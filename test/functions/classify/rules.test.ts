@@ -105,7 +105,7 @@ t.test('syntax errors, wrong shapes and missing files', async (t) => {
   t.throws(() => parseRules('rules: 3\n', 'x.yaml'), /'rules' must be a list/)
   t.throws(() => parseRules('kind: Other\nrules: []\n', 'x.yaml'), /kind must be ClassificationRules/)
   t.throws(() => loadRulesFile('/nonexistent/rules.yaml'), /cannot read rules file \(ENOENT\)/)
-  t.throws(() => loadConfig({ CLASSIFY_RULES_FILE: '/nonexistent/rules.yaml' }) && createDeps(loadConfig({ CLASSIFY_RULES_FILE: '/nonexistent/rules.yaml' })), /ENOENT/)
+  t.throws(() => loadConfig({ CLASSIFY_RULES_FILE: '/nonexistent/rules.yaml' }) && createDeps(loadConfig({ CLASSIFY_RULES_FILE: '/nonexistent/rules.yaml' })), /CLASSIFY_RULES_FILE names a file that does not exist: \/nonexistent\/rules.yaml/)
 })
 
 t.test('mergeRules keeps the user position of an override', async (t) => {
