@@ -37,8 +37,17 @@ Options:
       --broker <file>        Broker manifest (default: the package's knative/base/broker.yaml)
   -h, --help                 show this help
 
-Exit status: 0 when everything was delivered, 1 when events were dead-lettered or errors occurred.
+Environment:
+  DATABASE_URL               PostgreSQL for the functions' state (default: embedded PGlite in --data-dir).
+                             When it is unreachable at start, dev waits and retries with a message every
+                             attempt, up to DEV_DATABASE_WAIT_SECONDS (default 60, 0 = fail at once).
+
+Exit status: 0 when everything was delivered, 1 when events were dead-lettered or errors occurred,
+2 on a usage or configuration error, 3 when the database (DATABASE_URL) stayed unreachable at start.
 `
+
+/** Exit status when DATABASE_URL stays unreachable for the whole start-up wait (documented in the help). */
+export const EXIT_DATABASE_UNAVAILABLE = 3
 
 export type DevSource =
   | { readonly kind: 'replay'; readonly file: string; readonly rate: number | undefined }
@@ -201,10 +210,38 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const referenced = new Set([...triggers.map((t) => t.subscriber.ref?.name), ...triggers.map((t) => t.delivery?.deadLetterSink?.ref?.name), brokerManifest.delivery?.deadLetterSink?.ref?.name])
   const fnEnv = { ...io.env, KUBE_REFLEX_DATA_DIR: opts.dataDir, RECOVERY_MODE: io.env.RECOVERY_MODE ?? 'dry-run' }
   const functions = []
+  // PostgreSQL down at start (a restart, a pod not ready yet) is transient: wait for it with a message on
+  // every attempt instead of exiting at once; events from the sources are only read once the functions
+  // exist, so nothing is taken in meanwhile. Past the wait: a clear message and its own exit status.
+  const waitRaw = io.env.DEV_DATABASE_WAIT_SECONDS ?? '60'
+  const waitSeconds = /^\d+$/.test(waitRaw) ? Number(waitRaw) : Number.NaN
+  if (!Number.isSafeInteger(waitSeconds)) return fail(`DEV_DATABASE_WAIT_SECONDS must be a whole number of seconds, got '${waitRaw}'`)
+  const waitUntil = Date.now() + waitSeconds * 1000
   for (const name of FUNCTION_NAMES) {
     if (!referenced.has(serviceName(name))) continue
     try {
-      functions.push({ name, fn: await createFunction(name, fnEnv, log.child({ fn: name })) })
+      for (let attempt = 1; ; attempt++) {
+        try {
+          functions.push({ name, fn: await createFunction(name, fnEnv, log.child({ fn: name })) })
+          break
+        } catch (err) {
+          if (!(err instanceof Error && 'code' in err && err.code === 'DOWNSTREAM_UNAVAILABLE' && (io.env.DATABASE_URL ?? '') !== '')) throw err
+          const left = waitUntil - Date.now()
+          if (left <= 0) {
+            log.flush()
+            io.stderr.write(`kube-reflex dev: the database (DATABASE_URL) is unreachable (${err.message}); gave up after ${waitSeconds}s (DEV_DATABASE_WAIT_SECONDS)\n`)
+            return EXIT_DATABASE_UNAVAILABLE
+          }
+          const delay = Math.min(left, Math.min(5000, 500 * 2 ** Math.min(attempt - 1, 4)))
+          io.stderr.write(`kube-reflex dev: waiting for the database (DATABASE_URL) for '${name}': ${err.message}; attempt ${attempt}, retrying in ${(delay / 1000).toFixed(1)}s (up to ${Math.ceil(left / 1000)}s more)\n`)
+          // Ctrl-C while waiting stops at once (as it would while running).
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, delay)
+            io.stopSignal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+          })
+          if (io.stopSignal.aborted) return EXIT_DATABASE_UNAVAILABLE
+        }
+      }
     } catch (err) {
       if (err instanceof Error && /not implemented yet/.test(err.message)) {
         log.warn({ function: name }, `function '${name}' is not available yet: its triggers are skipped`)
