@@ -87,6 +87,7 @@ export interface ChaosReport {
     readonly duplicatedBeyondPolicy: number
     /** Same notification id accepted again (receivers drop these by webhook-id; allowed). */
     readonly resent: number
+    readonly duplicateExamples: readonly string[]
   }
   readonly recoveries: {
     readonly expected: number
@@ -175,10 +176,17 @@ async function countAlerts(client: pg.Client, run: string, receiver: WebhookRece
   let missing = 0
   for (const key of want) if (!firing.has(key)) missing++
   let duplicated = 0
-  for (const ids of firing.values()) if (ids.size > 1) duplicated += ids.size - 1
+  // Up to 5 examples, to tell a second single alert from a digest that repeated one (a digest item is
+  // named `<digest webhook-id>/<fingerprint>`).
+  const duplicateExamples: string[] = []
+  for (const [key, ids] of firing) {
+    if (ids.size <= 1) continue
+    duplicated += ids.size - 1
+    if (duplicateExamples.length < 5) duplicateExamples.push(`${key}: ${[...ids].join(', ')}`)
+  }
   let resent = 0
   for (const n of seenIds.values()) if (n > 1) resent += n - 1
-  return { expected: want.size, notified: firing.size, missing, duplicatedBeyondPolicy: duplicated, resent }
+  return { expected: want.size, notified: firing.size, missing, duplicatedBeyondPolicy: duplicated, resent, duplicateExamples }
 }
 
 /** Every classified event with action != none gets exactly one recovery reply (offline plan without a cluster). */
@@ -393,7 +401,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (store.deadLetteredUnexpected > 0) violations.push(`${store.deadLetteredUnexpected} valid event(s) dead-lettered (types: ${store.unexpectedDeadLetterTypes.join(', ')})`)
     if (store.invalidNotDeadLettered > 0) violations.push(`${store.invalidNotDeadLettered} invalid-by-design event(s) not dead-lettered`)
     if (alerts.missing > 0) violations.push(`${alerts.missing} alerting problem(s) never notified`)
-    if (alerts.duplicatedBeyondPolicy > 0) violations.push(`${alerts.duplicatedBeyondPolicy} duplicated notification(s) beyond policy`)
+    if (alerts.duplicatedBeyondPolicy > 0) violations.push(`${alerts.duplicatedBeyondPolicy} duplicated notification(s) beyond policy (e.g. ${alerts.duplicateExamples.join('; ')})`)
     if (recoveries.missing > 0) violations.push(`${recoveries.missing} recovery decision(s) missing`)
     if (recoveries.duplicated > 0) violations.push(`${recoveries.duplicated} duplicated recovery decision(s)`)
     if (receiver.malformed > 0) violations.push(`${receiver.malformed} malformed webhook request(s)`)
