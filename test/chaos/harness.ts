@@ -338,8 +338,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const inputEnd = started + o.durationSec * 1000
     if (inputEnd > Date.now()) await sleep(inputEnd - Date.now())
     if (feed !== undefined) {
-      // The producer catches up on what it could not send while Kafka was down.
-      await Promise.race([feed.done, sleep(o.settleSec * 1000)])
+      // The producer catches up on what it could not send while Kafka was down (bounded; the timer is
+      // cleared so that it does not keep the process alive after the run).
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([feed.done, new Promise<void>((r) => (timer = setTimeout(r, o.settleSec * 1000)))])
+      clearTimeout(timer)
       o.log(`kafka feed: ${feed.produced()} of ${stream.lines.length} lines acknowledged, ${feed.failedSends()} failed sends retried`)
     }
     o.log('input window over; waiting for the pipeline to settle')
