@@ -210,7 +210,9 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   const time = now.toISOString()
 
   const prior = await state.decision(event.source, event.id)
-  if (prior !== undefined) return prior // redelivery: the same answer, nothing done twice
+  // Redelivery: the same answer, nothing done twice. The audit Event is written again (same name: the
+  // server answers 409 if it exists), which completes it when the API server was down the first time.
+  if (prior !== undefined) return audit(ctx, deps.cluster === undefined ? undefined : await deps.cluster(), prior, undefined)
 
   const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
   const finish = async (decision: Decision, locked?: (reply: CloudEventV1) => Promise<void>): Promise<CloudEventV1> => {
@@ -319,8 +321,10 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
 
 /**
  * Writes the Kubernetes Event on the target after the decision is committed. It is the human-facing audit
- * trail, not the durable record (that is the database and the reply), so a failure here is logged and
- * does not fail the event: retrying would not redo the decision anyway.
+ * trail, not the durable record (that is the database and the reply). A refusal (RBAC, validation) is
+ * logged and does not fail the event. An unavailable API server (no answer, 5xx, 429) fails it with 503:
+ * the broker redelivers, the stored decision is returned again without redoing anything, and the Event
+ * is written then (found by the kube-apiserver chaos run: audit Events were lost across a restart).
  */
 async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefined, reply: CloudEventV1, resolved: Resolved | undefined): Promise<CloudEventV1> {
   const data = reply.data as { target?: TargetRef; reason?: ReasonCode; outcome?: string; action?: string; mode?: string; message?: string } | undefined
@@ -339,7 +343,12 @@ async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefin
       time: new Date(reply.time ?? Date.now()),
     })
   } catch (err) {
-    ctx.log.warn({ err: { status: kubeStatus(err), message: apiMessage(err) }, target }, 'could not record the audit Event')
+    const status = kubeStatus(err)
+    const message = apiMessage(err) ?? (err instanceof Error ? err.message : String(err))
+    if (status === undefined || status >= 500 || status === 429) {
+      throw new ReflexError('DOWNSTREAM_UNAVAILABLE', `Kubernetes API unavailable while recording the audit Event (${status ?? 'no answer'})`, { cause: err, retryAfterSeconds: 5 })
+    }
+    ctx.log.warn({ err: { status, message }, target }, 'could not record the audit Event')
   }
   return reply
 }

@@ -2,10 +2,12 @@
 // steady rate, faults are injected on a schedule, and at the end everything is counted from the
 // outside — the event store over SQL, the webhook receiver's log — for missing and duplicated effects.
 //
-// Faults in this version: kill -9 of `kube-reflex dev` (restarted; it resumes from its durable queue and
-// replay cursor), the real PostgreSQL stopped and restarted, a webhook receiver answering 429 / 500 /
-// nothing (timeouts) for a while, and every event delivered 2–3 times. See docs/RELIABILITY.md for the
-// faults not covered yet.
+// Faults: kill -9 of `kube-reflex dev` (restarted; it resumes from its durable queue and its replay cursor
+// or committed Kafka offsets), the real PostgreSQL stopped and restarted, with `source: 'kafka'` the real
+// Kafka broker stopped and restarted while `dev --kafka` consumes, a webhook receiver answering 429 / 500 /
+// nothing (timeouts) for a while, and every event delivered 2–3 times. Every service is a PRIVATE instance
+// (its own ports and data), so bouncing it disturbs no other test. The kube-apiserver fault has its own
+// harness (kube-chaos.ts). See docs/RELIABILITY.md for the faults not covered yet.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,6 +17,7 @@ import { startServices } from '../../scripts/test-services/index.mjs'
 import { DevSupervisor, type UnplannedExit } from './dev-supervisor.js'
 import { startWebhookReceiver, type ReceiverFault, type WebhookReceiver } from './webhook-receiver.js'
 import { generateStream, type GeneratedInput } from './workload-events.js'
+import { createTopic, startKafkaFeed, type KafkaFeed } from './kafka-feed.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const REPO = path.resolve(here, '..', '..')
@@ -32,11 +35,24 @@ export interface ChaosOptions {
   readonly log: (line: string) => void
   /** Keep the work directory (logs, data) for inspection. */
   readonly keep?: boolean
+  /**
+   * Where dev reads the stream: a replay file (`--replay --rate`, default) or a topic of a private Kafka
+   * broker fed by a producer (`--kafka`), which adds the Kafka stop/start fault to every cycle.
+   */
+  readonly source?: 'replay' | 'kafka'
+  /**
+   * `full` (default): every fault of the source's schedule. `kafka-only` (Kafka source): just the Kafka
+   * bounce and one kill -9 — the CI's second, shorter run, since the replay run covers the rest there.
+   */
+  readonly faults?: 'full' | 'kafka-only'
 }
 
 export interface FaultCounts {
   kill9: number
   postgresBounces: number
+  kafkaBounces: number
+  /** Producer sends that failed while Kafka was down (retried until acknowledged). */
+  kafkaFailedSends: number
   webhook429Answers: number
   webhook500Answers: number
   webhookTimeouts: number
@@ -48,6 +64,7 @@ export interface FaultCounts {
 
 export interface ChaosReport {
   readonly run: string
+  readonly source: 'replay' | 'kafka'
   readonly workDir: string
   readonly events: number
   readonly lines: number
@@ -70,6 +87,7 @@ export interface ChaosReport {
     readonly duplicatedBeyondPolicy: number
     /** Same notification id accepted again (receivers drop these by webhook-id; allowed). */
     readonly resent: number
+    readonly duplicateExamples: readonly string[]
   }
   readonly recoveries: {
     readonly expected: number
@@ -158,10 +176,17 @@ async function countAlerts(client: pg.Client, run: string, receiver: WebhookRece
   let missing = 0
   for (const key of want) if (!firing.has(key)) missing++
   let duplicated = 0
-  for (const ids of firing.values()) if (ids.size > 1) duplicated += ids.size - 1
+  // Up to 5 examples, to tell a second single alert from a digest that repeated one (a digest item is
+  // named `<digest webhook-id>/<fingerprint>`).
+  const duplicateExamples: string[] = []
+  for (const [key, ids] of firing) {
+    if (ids.size <= 1) continue
+    duplicated += ids.size - 1
+    if (duplicateExamples.length < 5) duplicateExamples.push(`${key}: ${[...ids].join(', ')}`)
+  }
   let resent = 0
   for (const n of seenIds.values()) if (n > 1) resent += n - 1
-  return { expected: want.size, notified: firing.size, missing, duplicatedBeyondPolicy: duplicated, resent }
+  return { expected: want.size, notified: firing.size, missing, duplicatedBeyondPolicy: duplicated, resent, duplicateExamples }
 }
 
 /** Every classified event with action != none gets exactly one recovery reply (offline plan without a cluster). */
@@ -212,9 +237,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const effectiveRate = stream.lines.length / o.durationSec
   o.log(`run ${run}: ${stream.inputs.length} events, ${stream.lines.length} lines at ${effectiveRate.toFixed(1)}/s, work dir ${workDir}`)
 
-  const services = await startServices(['postgres'], { reuseEnv: false, session: `chaos-${run}`, log: (l) => o.log(`[services] ${l}`) })
+  const source = o.source ?? 'replay'
+  const services = await startServices(source === 'kafka' ? ['postgres', 'kafka'] : ['postgres'], { reuseEnv: false, session: `chaos-${run}`, log: (l) => o.log(`[services] ${l}`) })
   const postgres = services.services.postgres
   if (postgres === undefined) throw new Error('the services layer did not start PostgreSQL')
+  const kafka = services.services.kafka
+  if (source === 'kafka' && kafka === undefined) throw new Error('the services layer did not start Kafka')
+  const topic = `chaos-${run}`
+  if (kafka !== undefined) await createTopic(kafka.brokers, topic)
   const receiver = await startWebhookReceiver()
   const env: NodeJS.ProcessEnv = { ...process.env }
   for (const name of ['KUBECONFIG', 'KAFKA_BROKERS', 'KAFKA_ARCHIVE_TOPIC', 'ALERT_ROUTES_FILE', 'ALERT_SLACK_WEBHOOK_URL', 'ALERT_PAGERDUTY_ROUTING_KEY', 'ALERT_TEAMS_WEBHOOK_URL', 'CLASSIFY_RULES_FILE', 'RECOVERY_POLICY_FILE', 'PORT']) delete env[name]
@@ -230,19 +260,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     ALERT_GROUP_WINDOW: '2h',
     ALERT_REPEAT_INTERVAL: '4h',
   })
+  const sourceArgs =
+    kafka === undefined ? ['--replay', file, '--rate', effectiveRate.toFixed(3)] : ['--kafka', kafka.brokers, '--topic', topic, '--group', `kube-reflex-chaos-${run}`]
   const dev = new DevSupervisor({
     repo: REPO,
-    args: ['--replay', file, '--rate', effectiveRate.toFixed(3), '--json', '--data-dir', path.join(workDir, 'data'), '--port', '0'],
+    args: [...sourceArgs, '--json', '--data-dir', path.join(workDir, 'data'), '--port', '0'],
     env,
     logFile: path.join(workDir, 'dev.log'),
     restartDelayMs: 500,
   })
 
-  const faults: FaultCounts = { kill9: 0, postgresBounces: 0, webhook429Answers: 0, webhook500Answers: 0, webhookTimeouts: 0, crashes: 0, startupFailures: 0 }
+  const faults: FaultCounts = { kill9: 0, postgresBounces: 0, kafkaBounces: 0, kafkaFailedSends: 0, webhook429Answers: 0, webhook500Answers: 0, webhookTimeouts: 0, crashes: 0, startupFailures: 0 }
   const setFault = (f: ReceiverFault) => async () => {
     receiver.fault = f
   }
-  const cycle: { offset: number; name: string; run: () => Promise<void> }[] = [
+  let cycle: { offset: number; name: string; run: () => Promise<void> }[] = [
     { offset: 0.1, name: 'webhook 429', run: setFault('429') },
     { offset: 0.2, name: 'kill -9 dev', run: async () => void (dev.kill9() && faults.kill9++) },
     { offset: 0.22, name: 'webhook ok', run: setFault('none') },
@@ -262,6 +294,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     { offset: 0.72, name: 'webhook ok', run: setFault('none') },
     { offset: 0.85, name: 'kill -9 dev', run: async () => void (dev.kill9() && faults.kill9++) },
   ]
+  if (kafka !== undefined) {
+    // The broker goes away while the source is consuming and the producer is writing (KafkaSource's
+    // dispatcher and the shipping clusters see exactly this during a broker restart).
+    cycle.push({
+      offset: 0.65,
+      name: 'kafka stop 5 s',
+      run: async () => {
+        await kafka.stop()
+        await sleep(5000)
+        await kafka.start()
+        faults.kafkaBounces++
+      },
+    })
+    cycle.sort((a, b) => a.offset - b.offset)
+    if (o.faults === 'kafka-only') {
+      // A kill -9 of a Kafka consumer stalls its group until the dead member's session expires (kafkajs:
+      // 30 s), so the short run kills once, after the bounce.
+      cycle = cycle.filter((f) => f.name === 'kafka stop 5 s' || (f.name === 'kill -9 dev' && f.offset === 0.85))
+    }
+  }
   const schedule: ScheduledFault[] = []
   for (let c = 0; c * o.cycleSec < o.durationSec; c++) {
     for (const f of cycle) {
@@ -272,8 +324,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   const started = Date.now()
   let settledAfterSec = -1
+  let feed: KafkaFeed | undefined
   try {
     dev.start()
+    if (kafka !== undefined) feed = startKafkaFeed({ brokers: kafka.brokers, topic, lines: stream.lines, linesPerSecond: effectiveRate, log: o.log })
     for (const f of schedule) {
       const wait = started + f.atSec * 1000 - Date.now()
       if (wait > 0) await sleep(wait)
@@ -283,6 +337,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     receiver.fault = 'none'
     const inputEnd = started + o.durationSec * 1000
     if (inputEnd > Date.now()) await sleep(inputEnd - Date.now())
+    if (feed !== undefined) {
+      // The producer catches up on what it could not send while Kafka was down (bounded; the timer is
+      // cleared so that it does not keep the process alive after the run).
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([feed.done, new Promise<void>((r) => (timer = setTimeout(r, o.settleSec * 1000)))])
+      clearTimeout(timer)
+      o.log(`kafka feed: ${feed.produced()} of ${stream.lines.length} lines acknowledged, ${feed.failedSends()} failed sends retried`)
+    }
     o.log('input window over; waiting for the pipeline to settle')
 
     // Settled: every valid input has its classified row and nothing has changed for three polls.
@@ -318,6 +380,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     if (settledAfterSec < 0) o.log(`not settled after ${o.settleSec} s`)
   } finally {
+    await feed?.stop()
     await dev.stop()
   }
 
@@ -325,6 +388,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     faults.webhook429Answers = receiver.refused['429']
     faults.webhook500Answers = receiver.refused['500']
     faults.webhookTimeouts = receiver.refused.timeout
+    faults.kafkaFailedSends = feed?.failedSends() ?? 0
     const startup = dev.unplanned.filter((u) => STARTUP_FAILURE.test(u.tail))
     faults.startupFailures = startup.length
     faults.crashes = dev.unplanned.length - startup.length
@@ -340,14 +404,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (store.deadLetteredUnexpected > 0) violations.push(`${store.deadLetteredUnexpected} valid event(s) dead-lettered (types: ${store.unexpectedDeadLetterTypes.join(', ')})`)
     if (store.invalidNotDeadLettered > 0) violations.push(`${store.invalidNotDeadLettered} invalid-by-design event(s) not dead-lettered`)
     if (alerts.missing > 0) violations.push(`${alerts.missing} alerting problem(s) never notified`)
-    if (alerts.duplicatedBeyondPolicy > 0) violations.push(`${alerts.duplicatedBeyondPolicy} duplicated notification(s) beyond policy`)
+    if (alerts.duplicatedBeyondPolicy > 0) violations.push(`${alerts.duplicatedBeyondPolicy} duplicated notification(s) beyond policy (e.g. ${alerts.duplicateExamples.join('; ')})`)
     if (recoveries.missing > 0) violations.push(`${recoveries.missing} recovery decision(s) missing`)
     if (recoveries.duplicated > 0) violations.push(`${recoveries.duplicated} duplicated recovery decision(s)`)
     if (receiver.malformed > 0) violations.push(`${receiver.malformed} malformed webhook request(s)`)
     if (faults.crashes > 0) violations.push(`${faults.crashes} crash(es) of kube-reflex dev (see the exits below)`)
     if (settledAfterSec < 0) violations.push(`pipeline not settled within ${o.settleSec} s after the input ended`)
+    if (feed !== undefined && feed.produced() < stream.lines.length) violations.push(`the producer could not write ${stream.lines.length - feed.produced()} line(s) to Kafka (the harness, not kube-reflex)`)
     return {
       run,
+      source,
       workDir,
       events: stream.inputs.length,
       lines: stream.lines.length,
@@ -370,11 +436,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 /** The table printed at the end of a run. */
 export function formatReport(r: ChaosReport): string {
   const rows: [string, string | number][] = [
+    ['source', r.source === 'kafka' ? 'Kafka topic (dev --kafka)' : 'replay file (dev --replay)'],
     ['events (logical)', r.events],
     ['lines fed (with 2–3 copies each)', r.lines],
     ['invalid by design', r.invalidByDesign],
     ['kill -9 of dev', r.faults.kill9],
     ['PostgreSQL stop/start', r.faults.postgresBounces],
+    ['Kafka broker stop/start', r.faults.kafkaBounces],
+    ['Kafka sends failed (retried)', r.faults.kafkaFailedSends],
     ['webhook 429 answers', r.faults.webhook429Answers],
     ['webhook 500 answers', r.faults.webhook500Answers],
     ['webhook timeouts', r.faults.webhookTimeouts],

@@ -267,6 +267,26 @@ void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, u
   t.equal(r?.type, 'dev.kubereflex.recovery.performed', 'a failed audit Event does not fail the decision')
 })
 
+void t.test('an audit Event the API server could not take is written on the redelivery, the action is not redone', async (t) => {
+  // Found by the kube-apiserver chaos run (test/chaos/kube-chaos.ts): evictions performed right before the
+  // server went away had no KubeReflexRecovery Event.
+  const cluster = shop()
+  const deps = makeDeps(await pgliteState(t), { cluster: () => Promise.resolve(cluster), mode: 'enforce' })
+  const event = classifiedEvent()
+  for (const err of [Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }), apiError(503, 'etcdserver: leader changed')]) {
+    cluster.failures.set('recordEvent', err)
+    await t.rejects(handle(structuredClone(event), ctxOf(deps)), { code: 'DOWNSTREAM_UNAVAILABLE', status: 503 }, 'retried by the broker')
+    t.equal(cluster.events.length, 0, 'no audit Event yet')
+  }
+  cluster.failures.delete('recordEvent')
+  const r = await handle(structuredClone(event), ctxOf(deps))
+  t.equal(r?.type, 'dev.kubereflex.recovery.performed')
+  t.equal(cluster.calls.length, 1, 'evicted once, on the first delivery')
+  t.equal(cluster.events.length, 1, 'the audit Event is there now')
+  t.same(await handle(structuredClone(event), ctxOf(deps)), r, 'a later redelivery: same answer')
+  t.equal(cluster.events.length, 1, 'and still one audit Event')
+})
+
 void t.test('without `get namespaces` the namespace marks are ignored, workload marks still count', async (t) => {
   const state = await pgliteState(t)
   const policyYaml = 'cooldownSeconds: 0'
