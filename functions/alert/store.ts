@@ -352,11 +352,29 @@ export class AlertStore {
   claimDigest(sink: string, rate: RateLimit, owner: string, now: number, leaseMs: number, limit = 50): Promise<DigestMessage | null> {
     return this.run('claiming a digest', () =>
       this.db.transaction(async (tx) => {
-        // Digests whose replica died mid-send go back to the queue once their lease has expired.
-        await tx.query(`DELETE FROM alert_notifications WHERE sink = $1 AND kind = 'digest' AND status = 'sending' AND lease_until < $2::timestamptz`, [sink, iso(now)])
-        await tx.query(
-          `UPDATE alert_notifications SET status = 'queued', digest_id = NULL, lease_until = NULL WHERE sink = $1 AND status = 'digesting' AND lease_until < $2::timestamptz`,
+        // A digest, once formed, keeps its id and its items until it is settled: one whose send must be retried
+        // (the sink timed out, 429/5xx) or whose replica died mid-send (lease expired) is sent again as it was,
+        // so the receiver sees the same webhook-id and drops the copy. Dissolving it and digesting the items
+        // again under a new id notified twice when the first send had in fact arrived (chaos finding K2).
+        const again = await tx.query<Record<string, unknown>>(
+          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications
+           WHERE sink = $1 AND kind = 'digest'
+             AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $2::timestamptz)) OR (status = 'sending' AND lease_until < $2::timestamptz))
+           ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
           [sink, iso(now)],
+        )
+        const retry = again.rows[0]
+        if (retry !== undefined) {
+          if (!(await this.takeToken(sink, rate, now, tx))) return null
+          const row = rowOf(retry)
+          await tx.query(`UPDATE alert_notifications SET status = 'sending', claimed_by = $2, lease_until = $3::timestamptz, attempts = attempts + 1 WHERE id = $1`, [row.id, owner, iso(now + leaseMs)])
+          return row.payload as DigestMessage
+        }
+        // Items of a digest that no longer exists (rows from before digests were kept) go back to the queue.
+        await tx.query(
+          `UPDATE alert_notifications AS n SET status = 'queued', digest_id = NULL, lease_until = NULL
+           WHERE n.sink = $1 AND n.status = 'digesting' AND NOT EXISTS (SELECT 1 FROM alert_notifications d WHERE d.id = n.digest_id)`,
+          [sink],
         )
         const queued = await tx.query<Record<string, unknown>>(
           `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications
@@ -385,7 +403,7 @@ export class AlertStore {
     )
   }
 
-  /** Settles a digest: sent → its items are digested; retry → items back in the queue; rejected → items failed. */
+  /** Settles a digest: sent → its items are digested; retry → the same digest is sent again later; rejected → items failed. */
   settleDigest(digestId: string, outcome: 'sent' | 'retry' | 'failed', now: number, reason: string | null): Promise<void> {
     return this.run('settling a digest', () =>
       this.db.transaction(async (tx) => {
@@ -393,8 +411,8 @@ export class AlertStore {
           await tx.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL WHERE id = $1`, [digestId, iso(now)])
           await tx.query(`UPDATE alert_notifications SET status = 'digested', sent_at = $2::timestamptz, lease_until = NULL WHERE digest_id = $1 AND status = 'digesting'`, [digestId, iso(now)])
         } else if (outcome === 'retry') {
-          await tx.query(`DELETE FROM alert_notifications WHERE id = $1`, [digestId])
-          await tx.query(`UPDATE alert_notifications SET status = 'queued', digest_id = NULL, lease_until = NULL, last_error = $2 WHERE digest_id = $1 AND status = 'digesting'`, [digestId, reason])
+          // Kept as it is (same id, same items) and sent again by the next flush that has a token.
+          await tx.query(`UPDATE alert_notifications SET status = 'pending', lease_until = NULL, next_attempt_at = NULL, last_error = $2 WHERE id = $1`, [digestId, reason])
         } else {
           await tx.query(`UPDATE alert_notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE id = $1`, [digestId, reason])
           await tx.query(`UPDATE alert_notifications SET status = 'failed', lease_until = NULL, last_error = $2 WHERE digest_id = $1 AND status = 'digesting'`, [digestId, `digest rejected: ${reason ?? ''}`])

@@ -243,6 +243,29 @@ void t.test('bad input → 400; types alert does not handle and info events → 
   t.equal(await alert.handle(classifiedEvent({ severity: 'info' }), { ...ctx() }).then((r) => r), undefined)
 })
 
+void t.test('a digest whose send must be retried is sent again as it was: same items, even when more alerts queued meanwhile (chaos K2)', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
+  for (let i = 0; i < 5; i++) await alert.handle(classifiedEvent({ fingerprint: `fp-k-${i}`, workload: { kind: 'Deployment', name: `k-${i}`, inferred: false } }), ctx())
+  t.equal(slack.accepted().length, 3, 'burst sent singly, two queued for the digest')
+  c.advance(1_000)
+  // The sink took the digest but the answer was lost (a timeout looks the same): the digest must be retried.
+  slack.queue({ status: 503, body: 'service_unavailable' })
+  await alert.flush()
+  const first = slack.requests.at(-1)?.body
+  t.match(first, /k-3/)
+  // A new alert is queued before the retry: it must not join (and re-identify) the digest being retried.
+  await alert.handle(classifiedEvent({ fingerprint: 'fp-k-late', workload: { kind: 'Deployment', name: 'k-late', inferred: false } }), ctx())
+  c.advance(1_000)
+  await alert.flush()
+  t.equal(slack.accepted().at(-1)?.body, first, 'the retried digest is byte-for-byte the first attempt (same id, same items)')
+  c.advance(1_000)
+  await alert.flush()
+  const last = slack.accepted().at(-1)?.body ?? ''
+  t.match(last, /k-late/, 'the late alert goes out in a digest of its own')
+  t.notMatch(last, /k-3|k-4/, 'without the items already sent')
+})
+
 void t.test('a digest the sink refuses for now goes back to the queue and is sent on a later round', async (t) => {
   const slack = await startReceiver('slack')
   const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url }, [slack])
