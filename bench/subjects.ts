@@ -117,11 +117,30 @@ export function allSubjects(): Subject[] {
     script('kube-client', 'node:http after import @kubernetes/client-node', 'reference', 'kube-client.mjs', false),
     serveFunction('classify', { throughput: true, payloads: 'input' }),
     serveFunction('alert', {
+      label: 'kube-reflex serve alert (PGlite)',
       throughput: false,
       payloads: 'classified',
       env: (ctx) => ({ ALERT_WEBHOOK_URL: ctx.sinkUrl, ALERT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET, ALERT_ALLOW_HOSTS: '127.0.0.1', KUBE_REFLEX_DATA_DIR: tempDataDir('alert') }),
     }),
-    serveFunction('auto-recover', { throughput: false, payloads: 'classified', env: () => ({ RECOVERY_MODE: 'dry-run', KUBE_REFLEX_DATA_DIR: tempDataDir('auto-recover') }) }),
+    // In a cluster alert and auto-recover keep their state in PostgreSQL (DESIGN.md, DATABASE_URL); the
+    // plain ids measure the embedded PGlite form (kube-reflex dev, a laptop), the -postgres ids the deployed one.
+    serveFunction('alert', {
+      id: 'alert-postgres',
+      label: 'kube-reflex serve alert (PostgreSQL)',
+      throughput: false,
+      payloads: 'classified',
+      needs: 'DATABASE_URL',
+      env: (ctx) => ({ ALERT_WEBHOOK_URL: ctx.sinkUrl, ALERT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET, ALERT_ALLOW_HOSTS: '127.0.0.1', DATABASE_URL: ctx.databaseUrl ?? '' }),
+    }),
+    serveFunction('auto-recover', { label: 'kube-reflex serve auto-recover (PGlite)', throughput: false, payloads: 'classified', env: () => ({ RECOVERY_MODE: 'dry-run', KUBE_REFLEX_DATA_DIR: tempDataDir('auto-recover') }) }),
+    serveFunction('auto-recover', {
+      id: 'auto-recover-postgres',
+      label: 'kube-reflex serve auto-recover (PostgreSQL)',
+      throughput: false,
+      payloads: 'classified',
+      needs: 'DATABASE_URL',
+      env: (ctx) => ({ RECOVERY_MODE: 'dry-run', DATABASE_URL: ctx.databaseUrl ?? '' }),
+    }),
     serveFunction('persist', { id: 'persist-pglite', label: 'kube-reflex serve persist (PGlite)', throughput: true, payloads: 'classified', env: () => ({ KUBE_REFLEX_DATA_DIR: tempDataDir('persist') }) }),
     serveFunction('persist', {
       id: 'persist-postgres',

@@ -155,6 +155,60 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 }
 
+/** A database handle that opens (and prepares) itself on first use; see lazyDatabase(). */
+export interface LazyDatabase extends Database {
+  /** Starts opening now, in the background; a failure is left for the next use, which tries again. */
+  warm(): void
+}
+
+/**
+ * A handle that opens the database on first use (or on warm()) and runs `prepare` (migrations, under
+ * their advisory lock) once before any other statement. Start-up then costs nothing but the handle: the
+ * driver is imported, the pool connected and the schema migrated while the host starts listening, and
+ * only the configured driver is ever loaded. When opening fails (database down) every caller of that
+ * attempt gets the error — which dbError() maps to 503 — and the next use tries again, so a replica
+ * that started before its database recovers by itself instead of crash-looping.
+ */
+export function lazyDatabase(options: DatabaseOptions, prepare: (db: Database) => Promise<void> = () => Promise.resolve()): LazyDatabase {
+  let opening: Promise<Database> | undefined
+  let closed = false
+  const get = (): Promise<Database> => {
+    if (closed) return Promise.reject(new ReflexError('DOWNSTREAM_UNAVAILABLE', 'database handle closed', { retryAfterSeconds: 2 }))
+    if (opening === undefined) {
+      const attempt = (async () => {
+        const db = await openDatabase(options)
+        try {
+          await prepare(db)
+        } catch (err) {
+          await db.close().catch(() => undefined)
+          throw err
+        }
+        return db
+      })()
+      opening = attempt
+      attempt.catch(() => {
+        if (opening === attempt) opening = undefined
+      })
+    }
+    return opening
+  }
+  return {
+    kind: options.databaseUrl !== undefined ? 'postgres' : 'pglite',
+    query: async (sql, params) => (await get()).query(sql, params),
+    transaction: async (fn) => (await get()).transaction(fn),
+    warm() {
+      get().catch(() => undefined)
+    },
+    async close() {
+      closed = true
+      const pending = opening
+      opening = undefined
+      const db = await pending?.catch(() => undefined)
+      await db?.close()
+    },
+  }
+}
+
 /** Readiness: true when the database answers a trivial query. */
 export async function databaseAnswers(db: Queryable): Promise<boolean> {
   try {

@@ -1,7 +1,7 @@
 // alert's public surface: the pure handler, its config, and the function the host runs.
 import type { Logger } from 'pino'
 import type { Env } from '../../shared/config.js'
-import { openDatabase, type Database } from '../../shared/db.js'
+import { lazyDatabase, type Database } from '../../shared/db.js'
 import type { ReflexFunction } from '../../shared/host.js'
 import { silentLogger } from '../../shared/logger.js'
 import type { AlertConfig } from './config.js'
@@ -68,13 +68,18 @@ export async function createAlert(config: Readonly<AlertConfig>, overrides: Aler
   const log = overrides.log ?? silentLogger
   const now = overrides.now ?? Date.now
   const ownDb = overrides.db === undefined
-  const db = overrides.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }))
+  let db: Database
   let store: AlertStore
-  try {
+  if (overrides.db === undefined) {
+    // Opened on first use and warmed in the background: start-up does not wait for the driver, the pool or
+    // the migrations (readiness does), and a database that is down answers 503 until it is back.
+    const lazy = lazyDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, (opened) => AlertStore.migrate(opened))
+    lazy.warm()
+    db = lazy
+    store = new AlertStore(db)
+  } else {
+    db = overrides.db
     store = await AlertStore.open(db)
-  } catch (err) {
-    if (ownDb) await db.close()
-    throw err
   }
   const transport: Transport =
     overrides.transport ??

@@ -168,12 +168,17 @@ export class AlertStore {
   constructor(private readonly db: Database) {}
 
   static async open(db: Database): Promise<AlertStore> {
+    await AlertStore.migrate(db)
+    return new AlertStore(db)
+  }
+
+  /** Applies alert's migrations (under the shared advisory lock). */
+  static async migrate(db: Database): Promise<void> {
     try {
       await migrate(db, 'alert', MIGRATIONS)
     } catch (err) {
       throw dbError(err, 'migrating alert tables')
     }
-    return new AlertStore(db)
   }
 
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {

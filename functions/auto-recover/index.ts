@@ -1,14 +1,14 @@
 // auto-recover's public surface: the pure handler, its config and policy, and the function the host runs.
 import type { Logger } from 'pino'
-import { openDatabase } from '../../shared/db.js'
+import { lazyDatabase } from '../../shared/db.js'
 import { ConfigError, type Env } from '../../shared/config.js'
 import type { ReflexFunction } from '../../shared/host.js'
 import { createRecoveryCluster, type RecoveryCluster } from './cluster.js'
-import { loadConfig, type AutoRecoverConfig } from './config.js'
+import type { AutoRecoverConfig } from './config.js'
 import { handle, type AutoRecoverDeps } from './handler.js'
 import { recoveryMetrics } from './metrics.js'
 import { loadPolicyFile, PolicyError, type RecoveryPolicy } from './policy.js'
-import { openRecoveryState } from './state.js'
+import { prepareRecoveryState, recoveryState, type RecoveryState } from './state.js'
 
 export { handle } from './handler.js'
 export { loadConfig, inCluster, RECOVERY_MODES } from './config.js'
@@ -16,7 +16,7 @@ export { parsePolicy, loadPolicyFile, namespaceGate, actionGate, optInOf, isProt
 export { planRollback, REVISION_ANNOTATION } from './rollback.js'
 export { podProblem, deploymentProblem } from './live-state.js'
 export { createRecoveryCluster, RESTARTED_AT } from './cluster.js'
-export { openRecoveryState, MIGRATIONS } from './state.js'
+export { openRecoveryState, prepareRecoveryState, recoveryState, MIGRATIONS } from './state.js'
 export { recoveryMetrics } from './metrics.js'
 export { toRecoveryEvent, replyId } from './recovery-event.js'
 export { REASONS } from './errors.js'
@@ -42,10 +42,20 @@ export function createAutoRecover(deps: AutoRecoverDeps): ReflexFunction {
   }
 }
 
+/**
+ * auto-recover's state over a database opened on first use and warmed in the background: start-up waits
+ * for neither the driver nor the migrations (readiness does), and a database that is down answers 503.
+ */
+function openState(config: Readonly<AutoRecoverConfig>): RecoveryState {
+  const db = lazyDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, (opened) => prepareRecoveryState(opened))
+  db.warm()
+  return recoveryState(db)
+}
+
 /** Opens the database, loads the policy and (when a cluster is configured) prepares the client. */
-export async function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Partial<AutoRecoverDeps> = {}): Promise<AutoRecoverDeps> {
+export function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Partial<AutoRecoverDeps> = {}): AutoRecoverDeps {
   const policy = overrides.policy ?? loadPolicyFile(config.policyFile)
-  const state = overrides.state ?? (await openRecoveryState(await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })))
+  const state = overrides.state ?? openState(config)
   const source = config.kube
   let cluster: Promise<RecoveryCluster> | undefined
   return {
@@ -62,6 +72,8 @@ export async function createDeps(config: Readonly<AutoRecoverConfig>, overrides:
 
 /** What `kube-reflex serve auto-recover` runs: config and policy from the environment, validated up front. */
 export async function fromEnv(env: Env, log: Logger): Promise<ReflexFunction> {
+  // Only what this function runs is imported: client-node waits for the first event that acts on the cluster.
+  const { loadConfig } = await import('./config.js')
   const config = loadConfig(env)
   let policy: RecoveryPolicy
   try {
@@ -71,7 +83,7 @@ export async function fromEnv(env: Env, log: Logger): Promise<ReflexFunction> {
     if (err instanceof PolicyError) throw new ConfigError(err.problems.map((p) => `RECOVERY_POLICY_FILE: ${p}`))
     throw err
   }
-  const deps = await createDeps(config, { policy })
+  const deps = createDeps(config, { policy })
   log.info({ mode: config.mode, cluster: config.kube?.kind ?? 'none (offline planning)', policy: config.policyFile ?? 'built-in defaults' }, 'auto-recover configured')
   return createAutoRecover(deps)
 }

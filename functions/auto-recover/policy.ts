@@ -2,8 +2,8 @@
 // touched, which actions are on, the cooldown and the budgets. Safe by default: without a file nothing is
 // touched unless a workload or namespace opted in by label/annotation. Validated when loaded (fail fast).
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject } from 'ajv'
-import { parse } from 'yaml'
+import { createRequire } from 'node:module'
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv'
 import type { RecoveryAction } from '../../shared/contracts.js'
 import type { ReasonCode } from './errors.js'
 
@@ -99,8 +99,19 @@ const POLICY_SCHEMA = {
   },
 } as const
 
-const ajv = new Ajv({ allErrors: true })
-const validate = ajv.compile(POLICY_SCHEMA)
+// yaml and ajv cost ~150 ms of start-up to import and compile, and only a policy file needs them: with the
+// built-in defaults (no RECOVERY_POLICY_FILE) neither is loaded. Required synchronously because loading the
+// configuration is synchronous; both packages ship CommonJS and stay external in the function bundles.
+const require = createRequire(import.meta.url)
+let validator: ValidateFunction | undefined
+function validatePolicy(doc: unknown): ValidateFunction {
+  if (validator === undefined) {
+    const { Ajv } = require('ajv') as { Ajv: typeof AjvClass }
+    validator = new Ajv({ allErrors: true }).compile(POLICY_SCHEMA)
+  }
+  validator(doc)
+  return validator
+}
 
 function describe(e: ErrorObject): string {
   const where = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replaceAll('/', '.')
@@ -122,11 +133,13 @@ interface PolicyDocument {
 export function parsePolicy(text: string, file: string): RecoveryPolicy {
   let doc: unknown
   try {
+    const { parse } = require('yaml') as typeof import('yaml')
     doc = parse(text, { uniqueKeys: true }) ?? {}
   } catch (err) {
     throw new PolicyError([`${file}: ${err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : 'not YAML'}`])
   }
-  if (!validate(doc)) throw new PolicyError((validate.errors ?? []).map((e) => `${file}: ${describe(e)}`))
+  const validate = validatePolicy(doc)
+  if (validate.errors !== null && validate.errors !== undefined && validate.errors.length > 0) throw new PolicyError(validate.errors.map((e) => `${file}: ${describe(e)}`))
   const p = doc as PolicyDocument
   return Object.freeze({
     namespaces: { allow: p.namespaces?.allow ?? [], deny: p.namespaces?.deny ?? [] },

@@ -105,7 +105,8 @@ async function countAttempts(q: Queryable, mode: string, since: Date): Promise<n
 /** Longer than any budget window the policy schema allows (7 days), so pruning never changes a decision. */
 export const RETENTION_MS = 8 * 24 * 3600 * 1000
 
-export async function openRecoveryState(db: Database, now: Date = new Date()): Promise<RecoveryState> {
+/** Migrates auto-recover's tables and prunes what no budget window can count any more. */
+export async function prepareRecoveryState(db: Database, now: Date = new Date()): Promise<void> {
   try {
     await migrate(db, 'recovery', MIGRATIONS)
     // Bounded tables: at start-up (every scale-from-zero and restart) forget what no window can count.
@@ -115,6 +116,15 @@ export async function openRecoveryState(db: Database, now: Date = new Date()): P
   } catch (err) {
     throw dbError(err, 'preparing auto-recover tables')
   }
+}
+
+export async function openRecoveryState(db: Database, now: Date = new Date()): Promise<RecoveryState> {
+  await prepareRecoveryState(db, now)
+  return recoveryState(db)
+}
+
+/** The state over a database that is already prepared (or a lazy one that prepares itself on first use). */
+export function recoveryState(db: Database): RecoveryState {
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn()

@@ -2,7 +2,7 @@
 import express, { type Request, type Response, type Router } from 'express'
 import type { Logger } from 'pino'
 import { parseHttpEvent } from '../../shared/cloudevent.js'
-import { migrate, openDatabase } from '../../shared/db.js'
+import { lazyDatabase, migrate } from '../../shared/db.js'
 import type { HostServices, ReflexFunction } from '../../shared/host.js'
 import { mountApi } from './api.js'
 import { OutboxRelay, kafkaPublisher } from './archive.js'
@@ -84,14 +84,14 @@ export function createPersist(config: Readonly<PersistSettings>, parts: PersistP
 
 /** Opens the database (PostgreSQL or PGlite), runs persist's migrations, and wires the Kafka archive when configured. */
 export async function openStore(config: Readonly<PersistConfig>, log: Logger): Promise<{ store: EventStore; relay: OutboxRelay | undefined }> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
-  try {
-    const applied = await migrate(db, 'persist', await loadMigrations())
-    if (applied > 0) log.info({ applied, backend: db.kind }, 'persist migrations applied')
-  } catch (err) {
-    await db.close()
-    throw err
-  }
+  const migrations = await loadMigrations()
+  // Opened on first use and warmed in the background: start-up waits for neither the driver nor the
+  // migrations (readiness and the first event do), and a database that is down answers 503 until it is back.
+  const db = lazyDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, async (opened) => {
+    const applied = await migrate(opened, 'persist', migrations)
+    if (applied > 0) log.info({ applied, backend: opened.kind }, 'persist migrations applied')
+  })
+  db.warm()
   const archive = config.archiveTopic !== undefined && config.kafkaBrokers.length > 0
   const store = new EventStore(db, { groupCommitMs: config.groupCommitMs, groupCommitMax: config.groupCommitMax, outbox: archive })
   const relay =

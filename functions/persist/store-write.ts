@@ -24,8 +24,15 @@ const keyOf = (r: EventRecord): string => `${r.source}\u0000${r.id}`
 
 /** Records grouped by a key, each group in batch order. */
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  // One key computation and an in-place push per item: a group commit of N events of one problem (a crash
+  // loop) would otherwise copy the group N times.
   const out = new Map<string, T[]>()
-  for (const it of items) out.set(key(it), [...(out.get(key(it)) ?? []), it])
+  for (const it of items) {
+    const k = key(it)
+    const list = out.get(k)
+    if (list === undefined) out.set(k, [it])
+    else list.push(it)
+  }
   return out
 }
 
