@@ -9,6 +9,10 @@ import type { Summary } from '../../broker/summary.js'
 import { startReceiver } from '../broker/helpers.js'
 import { runCli } from './helpers.js'
 
+// The pipeline runs three times in this file (in-process delivery, HTTP delivery, the demo scenario): give
+// it room on a loaded 2-core machine.
+t.setTimeout(360_000)
+
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = packageRoot(here)
 const fixtures = path.join(here, '..', 'broker', 'fixtures')
