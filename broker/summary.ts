@@ -26,18 +26,20 @@ export interface LatencySummary {
 }
 
 /**
- * Latencies in a fixed histogram of 0.1 ms buckets up to 60 s (one overflow bucket): memory does not grow
- * with the number of events (a soak runs millions), and quantiles are exact to 0.1 ms.
+ * Latencies in a fixed histogram — 0.1 ms buckets up to 10 s, 10 ms buckets up to one hour, one overflow
+ * bucket: memory does not grow with the number of events (a soak runs millions), and quantiles are exact
+ * to the bucket width. A quantile that falls in the overflow bucket is reported as the maximum seen.
  */
 export class LatencyHistogram {
-  private static readonly BUCKETS = 600_000
-  private readonly counts = new Uint32Array(LatencyHistogram.BUCKETS + 1)
+  private static readonly FINE = 100_000 // 0.1 ms × 100,000 = 10 s
+  private static readonly COARSE = 359_000 // 10 ms × 359,000 = 3,590 s more
+  private readonly counts = new Uint32Array(LatencyHistogram.FINE + LatencyHistogram.COARSE + 1)
   private n = 0
   private maxMs = 0
 
   record(ms: number): void {
     const v = Math.max(0, ms)
-    const i = Math.min(LatencyHistogram.BUCKETS, Math.floor(v * 10))
+    const i = v < 10_000 ? Math.floor(v * 10) : Math.min(LatencyHistogram.FINE + LatencyHistogram.COARSE, LatencyHistogram.FINE + Math.floor((v - 10_000) / 10))
     this.counts[i] = (this.counts[i] ?? 0) + 1
     this.n++
     if (v > this.maxMs) this.maxMs = v
@@ -47,14 +49,17 @@ export class LatencyHistogram {
     return this.n
   }
 
-  /** The smallest bucket bound (ms) at or below which a fraction `q` of the values lie. */
+  /** The upper bound (ms) of the bucket holding the value of rank ⌈q·n⌉, never above the maximum seen. */
   quantile(q: number): number {
     if (this.n === 0) return 0
     const rank = Math.max(1, Math.ceil(q * this.n))
     let seen = 0
     for (let i = 0; i < this.counts.length; i++) {
       seen += this.counts[i] ?? 0
-      if (seen >= rank) return i >= LatencyHistogram.BUCKETS ? this.maxMs : Math.min(this.maxMs, (i + 1) / 10)
+      if (seen < rank) continue
+      if (i >= LatencyHistogram.FINE + LatencyHistogram.COARSE) return this.maxMs
+      const upper = i < LatencyHistogram.FINE ? (i + 1) / 10 : 10_000 + (i - LatencyHistogram.FINE + 1) * 10
+      return Math.min(this.maxMs, upper)
     }
     return this.maxMs
   }

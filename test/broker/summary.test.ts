@@ -13,9 +13,14 @@ void t.test('latency histogram: quantiles to 0.1 ms, max kept exactly', (t) => {
   t.ok(Math.abs(s.p50 - 50) <= 0.2, `p50 ${s.p50}`)
   t.ok(Math.abs(s.p99 - 99) <= 0.2, `p99 ${s.p99}`)
   t.equal(s.max, 100)
-  h.record(120_000) // beyond the last bucket: still counted, max exact
+  h.record(120_000) // a coarse (10 ms) bucket
   t.equal(h.summary().max, 120_000)
   t.equal(h.quantile(1), 120_000)
+  const slow = new LatencyHistogram()
+  for (let i = 0; i < 100; i++) slow.record(20_000 + i * 1000) // 20 s … 119 s
+  t.ok(Math.abs(slow.quantile(0.5) - 69_000) <= 10, `p50 of slow values ${slow.quantile(0.5)}`)
+  slow.record(5 * 3_600_000) // beyond one hour: the overflow bucket answers with the maximum
+  t.equal(slow.quantile(1), 5 * 3_600_000)
   t.end()
 })
 
