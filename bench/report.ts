@@ -24,6 +24,22 @@ export interface DevResult {
   readonly events?: number
   readonly eventsPerSecond?: Spread
   readonly summary?: unknown
+  /** A paced replay (`--rate`): input→stored latency from dev's own summary (`inputToStoredMs`). */
+  readonly paced?: PacedDevResult
+  /** Memory under sustained load for the whole pipeline: dev's RSS after each cumulative count of input events. */
+  readonly soak?: { readonly events: readonly number[]; readonly rssMiB: readonly number[]; readonly ratio: number } | { readonly status: 'failed'; readonly reason: string }
+}
+
+export interface PacedDevResult {
+  readonly status: 'measured' | 'failed'
+  readonly reason?: string
+  readonly rate: number
+  readonly events: number
+  /** Events ÷ wall time of the replay (start-up excluded): did dev keep up with the rate? */
+  readonly achievedRate?: number
+  readonly p50Ms?: number
+  readonly p99Ms?: number
+  readonly maxMs?: number
 }
 
 type Metric = { kind: 'throughput'; scenario: string } | { kind: 'cpu'; scenario: string } | { kind: 'startup' } | { kind: 'idleRss' }
@@ -176,7 +192,17 @@ export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ra
   }
   const dev = results.dev
   lines.push(`| \`kube-reflex dev\` end to end (replay) | events/s | ${dev.status === 'measured' ? fmt(dev.eventsPerSecond?.median) : `pending — ${dev.reason ?? ''}`} | ≥ 5,000 events/s | ${dev.status === 'measured' && dev.eventsPerSecond !== undefined ? (dev.eventsPerSecond.median >= 5000 ? 'yes' : '**no**') : '—'} |`)
-  lines.push('| p99 input→stored at 500 events/s | ms | pending — needs a paced input into `kube-reflex dev` | ≤ 100 ms | — |')
+  const paced = dev.paced
+  if (paced?.status === 'measured' && paced.p99Ms !== undefined) {
+    lines.push(`| p99 input→stored at ${fmt(paced.rate)} events/s (${fmt(paced.events)} events; p50 ${fmt(paced.p50Ms, 1)} ms; achieved ${fmt(paced.achievedRate)} events/s) | ms | ${fmt(paced.p99Ms, 1)} | ≤ 100 ms | ${paced.p99Ms <= 100 ? 'yes' : '**no**'} |`)
+  } else {
+    lines.push(`| p99 input→stored at 500 events/s | ms | pending — ${paced?.reason ?? (dev.status === 'measured' ? 'not measured' : (dev.reason ?? dev.status))} | ≤ 100 ms | — |`)
+  }
+  if (dev.soak !== undefined) {
+    const ds = dev.soak
+    if ('ratio' in ds) lines.push(`| memory under sustained load (\`kube-reflex dev\` RSS after ${ds.events.map((e) => e.toLocaleString('en-US')).join(' / ')} events: ${ds.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | ${fmt(ds.ratio, 2)}× | ≤ 1.10× | ${ds.ratio <= 1.1 ? 'yes' : '**no**'} |`)
+    else lines.push(`| memory under sustained load (\`kube-reflex dev\`) | ratio | failed — ${ds.reason} | ≤ 1.10× | — |`)
+  }
   const sk = results.soak
   if ('ratio' in sk) {
     lines.push(`| memory under sustained load (classify RSS after ${sk.events.map((e) => e.toLocaleString('en-US')).join(' / ')} events: ${sk.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | ${fmt(sk.ratio, 2)}× | ≤ 1.10× | ${sk.ratio <= 1.1 ? 'yes' : '**no**'} |`)

@@ -4,6 +4,7 @@
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
 //                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--dev-events N] [--dev-rate R] [--dev-paced-seconds S] [--dev-soak 10000,100000] [--dev-http-delivery]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
@@ -12,10 +13,11 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
+import { spawn } from 'node:child_process'
 import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
 import { apiServerEvent, crashLoopPod, coreV1Event, inputPayloads, toRequest, type Payload } from './payloads/index.js'
-import { killAll, runToEnd } from './process.js'
-import { computeRatios, renderChart, renderMarkdown, type DevResult, type SubjectResult } from './report.js'
+import { killAll, memoryOf, runToEnd } from './process.js'
+import { computeRatios, renderChart, renderMarkdown, type DevResult, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
 import { handle, createDeps, loadConfig } from '../functions/classify/index.js'
 import { silentLogger } from '../shared/logger.js'
@@ -41,6 +43,10 @@ const { values } = parseArgs({
     docs: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
     'dev-events': { type: 'string' },
+    'dev-rate': { type: 'string' },
+    'dev-paced-seconds': { type: 'string' },
+    'dev-soak': { type: 'string' },
+    'dev-http-delivery': { type: 'boolean', default: false },
     soak: { type: 'string' },
     dist: { type: 'string' },
   },
@@ -61,6 +67,11 @@ const settings: Settings = {
   startupTimeoutMs: 30_000,
 }
 const devEvents = num(values['dev-events'], smoke ? 200 : 20_000)
+const devRate = num(values['dev-rate'], 500)
+const devPacedSeconds = num(values['dev-paced-seconds'], smoke ? 0.2 : 10)
+const devSoakSteps = (values['dev-soak'] ?? '').split(',').map((x) => num(x.trim(), 0)).filter((x) => x > 0)
+// A/B of the delivery path: loopback HTTP to the functions instead of the in-process dispatch.
+const devExtraArgs = values['dev-http-delivery'] === true ? ['--http-delivery'] : []
 // Smoke results are throwaway (CI): they go to the temp directory unless --out says otherwise.
 const outDir = resolve(values.out ?? (smoke ? join(tmpdir(), 'kube-reflex-bench-smoke') : join(root, 'bench', 'results')))
 const chartPath = resolve(values.chart ?? (smoke ? join(outDir, 'bench-chart.svg') : join(root, 'docs', 'bench-chart.svg')))
@@ -116,9 +127,9 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
     writeFileSync(path, lines.join('\n') + '\n')
     return path
   }
-  const run = async (path: string): Promise<{ ms: number; stdout: string }> => {
+  const run = async (path: string, extra: readonly string[] = []): Promise<{ ms: number; stdout: string }> => {
     const dataDir = join(tmpdir(), `kube-reflex-bench-dev-${randomUUID()}`)
-    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json'], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 900_000)
+    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json', ...devExtraArgs, ...extra], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 3_600_000)
     if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
     return { ms: r.ms, stdout: r.stdout }
   }
@@ -144,7 +155,64 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
   } catch (err) {
     return { status: 'failed', reason: (err as Error).message }
   }
-  return { status: 'measured', events, eventsPerSecond: spread(rates), summary }
+  // Paced: the replay at a fixed rate; dev's own summary gives input→stored latency (inputToStoredMs).
+  let paced: PacedDevResult
+  const pacedN = Math.max(2, Math.round(devRate * devPacedSeconds))
+  try {
+    const base = await run(small)
+    const r = await run(file(pacedN), ['--rate', String(devRate)])
+    const s = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as { inputToStoredMs?: { p50: number; p99: number; max: number } } | null
+    const l = s?.inputToStoredMs
+    paced =
+      l === undefined
+        ? { status: 'failed', reason: 'no inputToStoredMs in the summary (classify and persist must both run)', rate: devRate, events: pacedN }
+        : { status: 'measured', rate: devRate, events: pacedN, achievedRate: (pacedN - 1) / (Math.max(1, r.ms - base.ms) / 1000), p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max }
+  } catch (err) {
+    paced = { status: 'failed', reason: (err as Error).message, rate: devRate, events: pacedN }
+  }
+  log(`dev paced ${devRate}/s: ${paced.status === 'measured' ? `p50 ${String(paced.p50Ms)} ms, p99 ${String(paced.p99Ms)} ms, achieved ${Math.round(paced.achievedRate ?? 0)} events/s` : (paced.reason ?? '')}`)
+  const soakResult = devSoakSteps.length === 0 ? undefined : await soakDev(ctx, file(Math.max(...devSoakSteps)), devSoakSteps)
+  return { status: 'measured', events, eventsPerSecond: spread(rates), summary, paced, ...(soakResult === undefined ? {} : { soak: soakResult }) }
+}
+
+/**
+ * Memory under sustained load for the whole pipeline: one `kube-reflex dev` replays max(steps) events as
+ * fast as it can; its live view (one line per second) says how many inputs it has received, and its RSS
+ * is read when that count passes each step. The broker's back-pressure keeps at most 10,000 events queued,
+ * so every reading includes a full queue alike.
+ */
+async function soakDev(ctx: SubjectContext, replay: string, steps: readonly number[]): Promise<NonNullable<DevResult['soak']>> {
+  const bin = join(ctx.dist, 'cli', 'bin.js')
+  const dataDir = join(tmpdir(), `kube-reflex-bench-devsoak-${randomUUID()}`)
+  const child = spawn(ctx.node, [bin, 'dev', '--replay', replay, '--once', ...devExtraArgs], { cwd: root, env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, stdio: ['ignore', 'pipe', 'ignore'] })
+  const pid = child.pid
+  if (pid === undefined) return { status: 'failed', reason: 'could not spawn kube-reflex dev' }
+  const rss: number[] = []
+  let pending = [...steps].sort((a, b) => a - b)
+  let buffered = ''
+  let reading = Promise.resolve()
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8')
+    const lines = buffered.split('\n')
+    buffered = lines.pop() ?? ''
+    for (const line of lines) {
+      const m = /^received (\d+) /.exec(line)
+      if (m === null) continue
+      const received = Number(m[1])
+      while (pending.length > 0 && received >= (pending[0] ?? Infinity)) {
+        pending = pending.slice(1)
+        reading = reading.then(async () => {
+          rss.push((await memoryOf(pid)).rssMiB)
+          log(`dev soak: RSS ${(rss[rss.length - 1] ?? 0).toFixed(1)} MiB after ${received} events`)
+        })
+      }
+    }
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  await reading
+  if (rss.length < steps.length) return { status: 'failed', reason: `dev exited ${String(code)} after ${rss.length} of ${steps.length} readings` }
+  const first = rss[0] ?? Number.NaN
+  return { events: steps, rssMiB: rss, ratio: (rss[rss.length - 1] ?? Number.NaN) / first }
 }
 
 function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined): SubjectResult {
@@ -240,7 +308,7 @@ async function main(): Promise<number> {
     soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
     log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
   }
-  log(`dev: ${dev.status === 'measured' ? `${Math.round(dev.eventsPerSecond?.median ?? 0)} events/s` : (dev.reason ?? dev.status)}`)
+  log(`dev: ${dev.status === 'measured' ? `${Math.round(dev.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}` : (dev.reason ?? dev.status)}`)
   sink.server.close()
 
   const subjectResults = subjects.map((s) => results.get(s.id)).filter((r): r is SubjectResult => r !== undefined)

@@ -38,6 +38,12 @@ export interface DeliveryReport {
   readonly status: number
   readonly attempts: number
   readonly reply?: CloudEventV1
+  /**
+   * When the source input this event descends from (itself, or the input a chain of replies started
+   * from) was handed to `accept`, in the broker clock's milliseconds. Unknown (undefined) for events a
+   * previous run left in the queue.
+   */
+  readonly origin?: number
 }
 
 export interface BrokerObserver {
@@ -81,6 +87,7 @@ interface Job {
   readonly seq: number
   readonly event: CloudEventV1
   readonly sub: Subscription
+  readonly origin: number | undefined
 }
 
 interface Live {
@@ -183,6 +190,7 @@ export class LocalBroker {
    */
   async accept(event: CloudEventV1, cursor?: { source: string; position: number }): Promise<void> {
     if (this.closing) throw new ReflexError('SHUTTING_DOWN', 'broker is shutting down')
+    const origin = this.clock.now()
     const problems = validateAttributes(event)
     if (problems.length > 0) {
       this.metrics.dropped.inc({ reason: 'invalid' })
@@ -197,7 +205,7 @@ export class LocalBroker {
     const { seq, durable } = this.log.append(stamped, cursor)
     this.metrics.accepted.inc({ origin: 'source' })
     this.options.observer?.accepted?.(stamped, 'source')
-    this.schedule({ seq, event: stamped, delivered: new Set() })
+    this.schedule({ seq, event: stamped, delivered: new Set() }, origin)
     this.pump()
     await durable
   }
@@ -240,7 +248,7 @@ export class LocalBroker {
     return { ...event, knativebrokerttl: ttl, knativearrivaltime: new Date(this.clock.now()).toISOString() }
   }
 
-  private schedule(p: PendingEvent): void {
+  private schedule(p: PendingEvent, origin?: number): void {
     const subs = this.subs.filter((s) => !p.delivered.has(s.name) && this.safeMatch(s, p.event))
     if (subs.length === 0) {
       this.log.delivered(p.seq, '', true)
@@ -248,7 +256,7 @@ export class LocalBroker {
       return
     }
     this.live.set(p.seq, { event: p.event, remaining: subs.length })
-    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub })
+    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub, origin })
   }
 
   private safeMatch(sub: Subscription, event: CloudEventV1): boolean {
@@ -313,7 +321,15 @@ export class LocalBroker {
       this.metrics.deliveries.inc({ trigger: sub.name, outcome })
       const arrival = typeof event.knativearrivaltime === 'string' ? Date.parse(event.knativearrivaltime) : NaN
       if (!Number.isNaN(arrival)) this.metrics.lag.observe({ trigger: sub.name }, Math.max(0, this.clock.now() - arrival) / 1000)
-      this.options.observer?.delivered?.({ trigger: sub.name, event, outcome, status: result.status, attempts: result.attempts, ...(reply === undefined ? {} : { reply }) })
+      this.options.observer?.delivered?.({
+        trigger: sub.name,
+        event,
+        outcome,
+        status: result.status,
+        attempts: result.attempts,
+        ...(reply === undefined ? {} : { reply }),
+        ...(job.origin === undefined ? {} : { origin: job.origin }),
+      })
     }
     if (this.closing) throw new Abandoned()
     if (result.ok) {
@@ -331,7 +347,7 @@ export class LocalBroker {
         const { seq } = this.log.append(back)
         this.metrics.accepted.inc({ origin: 'reply' })
         this.options.observer?.accepted?.(back, 'reply')
-        this.schedule({ seq, event: back, delivered: new Set() })
+        this.schedule({ seq, event: back, delivered: new Set() }, job.origin)
       }
       report('reply', result.reply)
       return

@@ -6,7 +6,7 @@
 // pay for a router it does not use.
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { Express, Request, Response, Router } from 'express'
 import type { Logger } from 'pino'
 import { parseHttpEvent, toBinary, type CloudEventV1 } from './cloudevent.js'
@@ -59,11 +59,59 @@ export interface HostOptions {
 
 export interface Host {
   readonly metrics: HostMetrics
+  /** In-process delivery to an event endpoint of this host (see `InProcessRequest`); undefined for any other path. */
+  inProcess(path: string): ((request: InProcessRequest) => Promise<InProcessAnswer>) | undefined
   listen(): Promise<AddressInfo>
   /** Stop accepting, finish in-flight events (bounded by the grace period), close the functions. */
   close(): Promise<void>
   readonly url: string
 }
+
+// ---- In-process delivery (kube-reflex dev's broker, for subscribers hosted in this very process) ----
+// The request and answer an HTTP POST to an event endpoint would carry, without the socket: the event goes
+// through the same handleEvent as over HTTP (parse and validation of the binary-mode message, handler,
+// status table, Retry-After, reply serialization, metrics, tracing, shutdown answers).
+
+/** A binary- or structured-mode CloudEvent message, as headers (lowercase names) and body. */
+export interface InProcessRequest {
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+}
+
+export interface InProcessAnswer {
+  readonly status: number
+  /** Lowercase names, as node:http's IncomingMessage gives them to an HTTP client. */
+  readonly headers: Record<string, string>
+  readonly body: Buffer
+}
+
+/** What handleEvent writes its answer to: node:http's ServerResponse, or an in-process answer. */
+interface EventResponse {
+  statusCode: number
+  readonly headersSent: boolean
+  setHeader(name: string, value: string | number): unknown
+  end(body?: Buffer | string): unknown
+}
+
+function inProcessResponse(done: (answer: InProcessAnswer) => void): EventResponse {
+  const headers: Record<string, string> = {}
+  let sent = false
+  return {
+    statusCode: 200,
+    get headersSent() {
+      return sent
+    },
+    setHeader(name, value) {
+      headers[name.toLowerCase()] = String(value)
+    },
+    end(body) {
+      if (sent) return
+      sent = true
+      done({ status: this.statusCode, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8') })
+    },
+  }
+}
+// ---- end of in-process delivery types ----
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
@@ -90,7 +138,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 // Plain node:http calls (what express's res.status().json() sends: same status, JSON body and
 // content type), so that the event path also works on requests that never went through express.
-function sendError(res: ServerResponse, err: ReflexError): void {
+function sendError(res: EventResponse, err: ReflexError): void {
   if (err.retryAfterSeconds !== undefined && (err.status === 429 || err.status === 503)) {
     res.setHeader('Retry-After', String(Math.max(0, Math.ceil(err.retryAfterSeconds))))
   }
@@ -155,15 +203,17 @@ export function createHost(options: HostOptions): Host {
     )
   })
 
-  // The event endpoints, served straight from node:http (see listener below).
+  // The event endpoints, served straight from node:http (see listener below), and the same handlers for
+  // in-process delivery (Host.inProcess, used by `kube-reflex dev`'s broker).
   const eventRoutes = new Map<string, Handler>()
+  const inProcessRoutes = new Map<string, (req: IncomingMessage | InProcessRequest, res: EventResponse) => void>()
   // A function's own router mounted at the root could claim any path: then its events go through express
   // after that router, so that its routes keep their precedence.
   const rootRouter = mounts.some((m) => m.path === '' && m.fn.routes !== undefined)
   const viaExpress: { path: string; onEvent: Handler; fn: ReflexFunction }[] = []
   for (const { fn, path } of mounts) {
     const fnLog = log.child({ fn: fn.name })
-    const onEvent: Handler = (req, res) => {
+    const onEvent = (req: IncomingMessage | InProcessRequest, res: EventResponse): void => {
       if (shuttingDown) {
         sendError(res, new ReflexError('SHUTTING_DOWN', 'shutting down', { retryAfterSeconds: 1 }))
         return
@@ -176,6 +226,7 @@ export function createHost(options: HostOptions): Host {
     }
     if (!rootRouter && fn.routes === undefined) eventRoutes.set(path === '' ? '/' : path, onEvent)
     else viaExpress.push({ path: path === '' ? '/' : path, onEvent, fn })
+    inProcessRoutes.set(path === '' ? '/' : path, onEvent)
   }
   const needsExpress = options.configureApp !== undefined || mounts.some((m) => m.fn.routes !== undefined)
   let app: Express | undefined
@@ -231,14 +282,14 @@ export function createHost(options: HostOptions): Host {
     sendError(res, new ReflexError('NOT_FOUND', `no route for ${req.method ?? 'GET'} ${path}`))
   }
 
-  async function handleEvent(fn: ReflexFunction, fnLog: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleEvent(fn: ReflexFunction, fnLog: Logger, req: IncomingMessage | InProcessRequest, res: EventResponse): Promise<void> {
     const start = performance.now()
     let type = 'unknown'
     let outcome = 'error'
     let span: ReturnType<typeof startEventSpan> | undefined
     let failure: ReflexError | undefined
     try {
-      const body = await readBody(req, config.bodyLimitBytes)
+      const body = req instanceof IncomingMessage ? await readBody(req, config.bodyLimitBytes) : req.body
       const event = parseHttpEvent(req.headers, body)
       type = event.type
       metrics.received.inc({ function: fn.name, type })
@@ -282,6 +333,18 @@ export function createHost(options: HostOptions): Host {
     metrics,
     get url() {
       return url
+    },
+    inProcess(path) {
+      const route = inProcessRoutes.get(path === '' ? '/' : path)
+      if (route === undefined) return undefined
+      return (request) =>
+        new Promise<InProcessAnswer>((resolve) => {
+          if (request.body.length > config.bodyLimitBytes) {
+            sendError(inProcessResponse(resolve), new ReflexError('BODY_TOO_LARGE', `request body exceeds ${config.bodyLimitBytes} bytes`))
+            return
+          }
+          route(request, inProcessResponse(resolve))
+        })
     },
     async listen() {
       if (needsExpress && app === undefined) app = await buildApp()

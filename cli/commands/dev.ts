@@ -33,6 +33,9 @@ Options:
       --json                 print the summary as JSON on stdout at the end (logs on stderr)
       --data-dir <dir>       embedded database and broker queue (default: $KUBE_REFLEX_DATA_DIR or .kube-reflex)
   -p, --port <port>          port of the functions' host (default: $PORT or 8080, any free port if taken)
+      --http-delivery        deliver to this process's functions over loopback HTTP, as on a cluster
+                             (default: in-process, through the same host code; other subscribers
+                             always get HTTP)
       --triggers <dir>       Trigger manifests (default: the package's triggers/)
       --broker <file>        Broker manifest (default: the package's knative/base/broker.yaml)
   -h, --help                 show this help
@@ -62,6 +65,8 @@ export interface DevOptions {
   readonly port: number | undefined
   readonly triggersDir: string
   readonly brokerFile: string
+  /** Deliver to in-process functions over HTTP too (default: in-process dispatch). */
+  readonly httpDelivery: boolean
 }
 
 /** The package root (where package.json, triggers/ and scenarios/ live), from source or from dist/. */
@@ -102,6 +107,7 @@ export function parseDevOptions(argv: string[], env: Readonly<Record<string, str
       port: { type: 'string', short: 'p' },
       triggers: { type: 'string' },
       broker: { type: 'string' },
+      'http-delivery': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -144,6 +150,7 @@ export function parseDevOptions(argv: string[], env: Readonly<Record<string, str
     port,
     triggersDir: values.triggers === undefined ? path.join(root, 'triggers') : path.resolve(cwd, values.triggers),
     brokerFile: values.broker === undefined ? path.join(root, 'knative', 'base', 'broker.yaml') : path.resolve(cwd, values.broker),
+    httpDelivery: values['http-delivery'] === true,
   }
 }
 
@@ -172,8 +179,18 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
     return 0
   }
   const opts = options
-  const [{ createLogger }, { createHost }, { hostMetrics, Registry }, { LocalBroker }, { loadBroker, loadTriggers, ManifestError }, { destinationResolver }, { summaryCounter }, { ConfigError, LOG_LEVELS }] =
-    await Promise.all([
+  const [
+    { createLogger },
+    { createHost },
+    { hostMetrics, Registry },
+    { LocalBroker },
+    { loadBroker, loadTriggers, ManifestError },
+    { destinationResolver },
+    { summaryCounter },
+    { ConfigError, LOG_LEVELS },
+    { httpSender },
+    { hostLookup, inProcessSender },
+  ] = await Promise.all([
       import('../../shared/logger.js'),
       import('../../shared/host.js'),
       import('../../shared/metrics.js'),
@@ -182,6 +199,8 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
       import('../../broker/resolve.js'),
       import('../../broker/summary.js'),
       import('../../shared/config.js'),
+      import('../../broker/http-sender.js'),
+      import('../../broker/in-process-sender.js'),
     ])
   const levelText = io.env.LOG_LEVEL ?? (opts.json ? 'info' : 'warn')
   const level = (LOG_LEVELS as readonly string[]).includes(levelText) ? (levelText as (typeof LOG_LEVELS)[number]) : 'info'
@@ -265,7 +284,12 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const addresses = new Map(functions.map(({ name }) => [serviceName(name), `${host.url}/${name}`]))
   const persistTriggers = new Set(triggers.filter((t) => t.subscriber.ref?.name === serviceName('persist')).map((t) => t.name))
   const counter = summaryCounter(persistTriggers)
+  const concurrency = 64
+  const http = httpSender(concurrency)
+  const live = host
   const broker = await LocalBroker.start({
+    concurrency,
+    sender: opts.httpDelivery ? http : inProcessSender(hostLookup(host.url, (p) => live.inProcess(p)), http),
     broker: brokerManifest,
     triggers,
     resolve: destinationResolver(addresses),

@@ -9,6 +9,10 @@ import type { Summary } from '../../broker/summary.js'
 import { startReceiver } from '../broker/helpers.js'
 import { runCli } from './helpers.js'
 
+// The pipeline runs three times in this file (in-process delivery, HTTP delivery, the demo scenario): give
+// it room on a loaded 2-core machine.
+t.setTimeout(360_000)
+
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = packageRoot(here)
 const fixtures = path.join(here, '..', 'broker', 'fixtures')
@@ -35,6 +39,8 @@ void t.test('option parsing', (t) => {
   t.match(p(['--kubeconfig', 'kc', '--namespace', 'shop']), { source: { kind: 'cluster', kubeconfig: '/work/here/kc', namespace: 'shop' } })
   t.match(p(['--kafka', 'a:9092, b:9092', '--topic', 'ev']), { source: { kind: 'kafka', brokers: ['a:9092', 'b:9092'], topic: 'ev', group: 'kube-reflex-dev' } })
   t.match(p([], { KUBE_REFLEX_DATA_DIR: '/data', PORT: '9000' }), { dataDir: '/data', port: 9000 })
+  t.equal((p([]) as { httpDelivery: boolean }).httpDelivery, false, 'in-process delivery by default')
+  t.equal((p(['--http-delivery']) as { httpDelivery: boolean }).httpDelivery, true)
   t.equal(p(['--help']), 'help')
   t.throws(() => p(['--replay', 'a', '--kafka', 'b', '--topic', 't']), { name: 'UsageError', message: /one source/ })
   t.throws(() => p(['--kafka', 'b']), { message: /--topic/ })
@@ -52,13 +58,22 @@ void t.test('failure reason', (t) => {
   t.end()
 })
 
-void t.test('dev --once --json on a small scenario, through the functions that exist', async (t) => {
+// In-process delivery (the default) and loopback HTTP (--http-delivery, what external subscribers get)
+// must give the same outcome.
+for (const delivery of [[], ['--http-delivery']]) {
+void t.test(`dev --once --json on a small scenario, through the functions that exist${delivery.length > 0 ? ' (HTTP delivery)' : ''}`, async (t) => {
   const dataDir = t.testdir({})
   const available = await availableFunctions(path.join(dataDir, 'probe'))
-  const res = await runCli(['dev', '--replay', path.join(here, 'fixtures', 'small-scenario.ndjson'), '--once', '--json', '--data-dir', path.join(dataDir, 'run'), '--port', '0', ...manifestArgs])
+  const res = await runCli(['dev', '--replay', path.join(here, 'fixtures', 'small-scenario.ndjson'), '--once', '--json', '--data-dir', path.join(dataDir, 'run'), '--port', '0', ...manifestArgs, ...delivery])
   t.equal(res.code, 0, res.stderr)
   const summary = JSON.parse(res.stdout) as Summary
-  t.same(Object.keys(summary), ['received', 'classified', 'alerts', 'recoveries', 'persisted', 'deadLettered', 'errors'], 'exactly the DESIGN.md summary object')
+  const stored = available.has('classify') && available.has('persist')
+  t.same(Object.keys(summary), ['received', 'classified', 'alerts', 'recoveries', 'persisted', 'deadLettered', 'errors', ...(stored ? ['inputToStoredMs'] : [])], 'the DESIGN.md summary object (+ input→stored latency)')
+  if (stored) {
+    const l = summary.inputToStoredMs
+    t.equal(l?.count, 3, 'one latency per classified event stored')
+    t.ok(l !== undefined && l.p50 > 0 && l.p50 <= l.p99 && l.p99 <= l.max && l.max < 60_000, `quantiles in order: ${JSON.stringify(l)}`)
+  }
   t.equal(summary.received, 4)
   t.equal(summary.errors, 0)
   t.equal(summary.deadLettered, 0)
@@ -71,6 +86,7 @@ void t.test('dev --once --json on a small scenario, through the functions that e
   const produced = summary.classified.critical + summary.classified.warning + summary.classified.info + alerts + Object.values(summary.recoveries).reduce((a, b) => a + b, 0)
   t.equal(summary.persisted, available.has('persist') ? produced : 0, 'persist stores every dev.kubereflex.* event')
 })
+}
 
 void t.test('the live view (no --json) and a non-zero exit with the reason when events are dead-lettered', async (t) => {
   const failing = await startReceiver(() => ({ status: 400, body: 'no' }))
