@@ -228,7 +228,7 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   // grows as the others land.
   const referenced = new Set([...triggers.map((t) => t.subscriber.ref?.name), ...triggers.map((t) => t.delivery?.deadLetterSink?.ref?.name), brokerManifest.delivery?.deadLetterSink?.ref?.name])
   const fnEnv = { ...io.env, KUBE_REFLEX_DATA_DIR: opts.dataDir, RECOVERY_MODE: io.env.RECOVERY_MODE ?? 'dry-run' }
-  const functions = []
+  const functions: { name: FunctionName; fn: Awaited<ReturnType<typeof createFunction>> }[] = []
   // PostgreSQL down at start (a restart, a pod not ready yet) is transient: wait for it with a message on
   // every attempt instead of exiting at once; events from the sources are only read once the functions
   // exist, so nothing is taken in meanwhile. Past the wait: a clear message and its own exit status.
@@ -268,6 +268,32 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
       }
       if (err instanceof ConfigError || (err instanceof Error && err.name === 'RulesError')) return fail(err.message)
       throw err
+    }
+  }
+  // The functions open their database in the background (shared/db.ts lazyDatabase): wait here until each
+  // one is ready, so that a database that is down at start is reported — with a message per attempt — and
+  // not discovered event by event.
+  if ((io.env.DATABASE_URL ?? '') !== '') {
+    for (let attempt = 1; ; attempt++) {
+      const states = await Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
+      if (states.every(Boolean)) break
+      const left = waitUntil - Date.now()
+      const stop = async (): Promise<number> => {
+        for (const { fn } of functions) await fn.close?.().catch(() => undefined)
+        log.flush()
+        return EXIT_DATABASE_UNAVAILABLE
+      }
+      if (left <= 0) {
+        io.stderr.write(`kube-reflex dev: the database (DATABASE_URL) is unreachable; gave up after ${waitSeconds}s (DEV_DATABASE_WAIT_SECONDS)\n`)
+        return stop()
+      }
+      const delay = Math.min(left, Math.min(5000, 500 * 2 ** Math.min(attempt - 1, 4)))
+      io.stderr.write(`kube-reflex dev: waiting for the database (DATABASE_URL): not answering; attempt ${attempt}, retrying in ${(delay / 1000).toFixed(1)}s (up to ${Math.ceil(left / 1000)}s more)\n`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay)
+        io.stopSignal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      })
+      if (io.stopSignal.aborted) return stop()
     }
   }
   const registry = new Registry()

@@ -69,5 +69,5 @@ t.test('bad configuration refuses to start with the variable named', async (t) =
   child.stderr.on('data', (c: Buffer) => (err += c.toString()))
   const [code] = (await once(child, 'exit')) as [number | null]
   t.equal(code, 2)
-  t.match(err, /nonexistent\.yaml: cannot read rules file/)
+  t.match(err, /CLASSIFY_RULES_FILE names a file that does not exist: \/nonexistent\.yaml/)
 })
