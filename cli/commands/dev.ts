@@ -229,9 +229,9 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const referenced = new Set([...triggers.map((t) => t.subscriber.ref?.name), ...triggers.map((t) => t.delivery?.deadLetterSink?.ref?.name), brokerManifest.delivery?.deadLetterSink?.ref?.name])
   const fnEnv = { ...io.env, KUBE_REFLEX_DATA_DIR: opts.dataDir, RECOVERY_MODE: io.env.RECOVERY_MODE ?? 'dry-run' }
   const functions: { name: FunctionName; fn: Awaited<ReturnType<typeof createFunction>> }[] = []
-  // PostgreSQL down at start (a restart, a pod not ready yet) is transient: wait for it with a message on
-  // every attempt instead of exiting at once; events from the sources are only read once the functions
-  // exist, so nothing is taken in meanwhile. Past the wait: a clear message and its own exit status.
+  // PostgreSQL down at start (a restart, a pod not ready yet) is transient: dev waits for it below, with a
+  // message on every attempt, before any source is read, so nothing is taken in meanwhile. Past the wait:
+  // a clear message and its own exit status.
   const waitRaw = io.env.DEV_DATABASE_WAIT_SECONDS ?? '60'
   const waitSeconds = /^\d+$/.test(waitRaw) ? Number(waitRaw) : Number.NaN
   if (!Number.isSafeInteger(waitSeconds)) return fail(`DEV_DATABASE_WAIT_SECONDS must be a whole number of seconds, got '${waitRaw}'`)
@@ -239,28 +239,7 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   for (const name of FUNCTION_NAMES) {
     if (!referenced.has(serviceName(name))) continue
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          functions.push({ name, fn: await createFunction(name, fnEnv, log.child({ fn: name })) })
-          break
-        } catch (err) {
-          if (!(err instanceof Error && 'code' in err && err.code === 'DOWNSTREAM_UNAVAILABLE' && (io.env.DATABASE_URL ?? '') !== '')) throw err
-          const left = waitUntil - Date.now()
-          if (left <= 0) {
-            log.flush()
-            io.stderr.write(`kube-reflex dev: the database (DATABASE_URL) is unreachable (${err.message}); gave up after ${waitSeconds}s (DEV_DATABASE_WAIT_SECONDS)\n`)
-            return EXIT_DATABASE_UNAVAILABLE
-          }
-          const delay = Math.min(left, Math.min(5000, 500 * 2 ** Math.min(attempt - 1, 4)))
-          io.stderr.write(`kube-reflex dev: waiting for the database (DATABASE_URL) for '${name}': ${err.message}; attempt ${attempt}, retrying in ${(delay / 1000).toFixed(1)}s (up to ${Math.ceil(left / 1000)}s more)\n`)
-          // Ctrl-C while waiting stops at once (as it would while running).
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, delay)
-            io.stopSignal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-          })
-          if (io.stopSignal.aborted) return EXIT_DATABASE_UNAVAILABLE
-        }
-      }
+      functions.push({ name, fn: await createFunction(name, fnEnv, log.child({ fn: name })) })
     } catch (err) {
       if (err instanceof Error && /not implemented yet/.test(err.message)) {
         log.warn({ function: name }, `function '${name}' is not available yet: its triggers are skipped`)
