@@ -4,7 +4,7 @@
 import process from 'node:process'
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import path from 'node:path'
-import { ensureDir, runRoot, seconds, stopGroup, isAlive } from './lib/process.mjs'
+import { ensureDir, runRoot, seconds, stopGroup, isAlive, stopRunning } from './lib/process.mjs'
 import { createPostgres, provisionPostgres } from './postgres.mjs'
 import { createKafka, provisionKafka } from './kafka.mjs'
 import { createKubernetes, provisionKubernetes } from './kubernetes.mjs'
@@ -101,6 +101,7 @@ export async function startServices(names, { log = defaultLog, env = process.env
   // then let the signal take its default effect.
   const onSignal = (signal) => {
     log(`[services] ${signal} while starting; stopping what was started`)
+    stopRunning('SIGTERM')
     stopAll().finally(() => {
       process.removeListener('SIGINT', onSignal)
       process.removeListener('SIGTERM', onSignal)

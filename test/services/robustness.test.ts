@@ -2,11 +2,14 @@
 // interrupted by SIGINT leaves no service process behind.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { spawnDetached, stopGroup, waitReady } from '../../scripts/test-services/lib/process.mjs'
 import { processGone } from './process-gone.js'
+
+// The interrupted start spawns a JVM: allow for a loaded machine (the default file timeout is 120 s).
+t.setTimeout(300_000)
 
 const cli = path.resolve(import.meta.dirname, '../../scripts/test-services/cli.mjs')
 
@@ -70,12 +73,11 @@ void t.test('SIGINT while `start` is still waiting stops what it started', async
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  // The broker log appears when the JVM is spawned; readiness takes seconds more.
-  const brokerLog = path.join(tmp, 'kube-reflex-services', 'cli', 'kafka', 'kafka.log')
-  const deadline = Date.now() + 60_000
-  while (!existsSync(brokerLog) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.ok(existsSync(brokerLog), 'broker was spawned')
-  t.ok(processesMentioning(tmp).length > 0, 'broker process is running')
+  // Interrupt as soon as `start` has a process of its own running: the storage formatter (a JVM run to
+  // completion) or the broker itself. Either must be stopped; the first can take long on a loaded machine.
+  const deadline = Date.now() + 180_000
+  while (processesMentioning(tmp).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(processesMentioning(tmp).length > 0, 'a process of the start is running')
   child.kill('SIGINT')
   const { signal } = await exited
   t.equal(signal, 'SIGINT', 'the CLI ends by the signal')

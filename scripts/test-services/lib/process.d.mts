@@ -8,6 +8,7 @@ export function spawnDetached(
   options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
 ): number
 export function isAlive(pid: number): boolean
+export function stopRunning(signal?: NodeJS.Signals): number
 export function groupAlive(pgid: number): boolean
 export function stopGroup(pgid: number, options?: { signal?: NodeJS.Signals; graceMs?: number; leaderOnly?: boolean }): Promise<void>
 export function tailFile(file: string, lines?: number): string

@@ -208,6 +208,15 @@ export async function waitReady({ name, probe, pid, logFile, timeoutMs, interval
   )
 }
 
+/** Children of run() still running: an interrupted start stops them too (storage format, initdb, mvn). */
+const running = new Set()
+
+/** Sends `signal` to every command run() is still waiting for; returns how many there were. */
+export function stopRunning(signal = 'SIGTERM') {
+  for (const child of running) child.kill(signal)
+  return running.size
+}
+
 /** Runs a command to completion, streaming its output to `log`; throws with its output on failure. */
 export async function run(command, args, { log, cwd, env, uid, gid } = {}) {
   return new Promise((resolve, reject) => {
@@ -216,6 +225,7 @@ export async function run(command, args, { log, cwd, env, uid, gid } = {}) {
     if (uid !== undefined) options.uid = uid
     if (gid !== undefined) options.gid = gid
     const child = spawn(command, args, options)
+    running.add(child)
     let output = ''
     const onData = (chunk) => {
       const text = chunk.toString()
@@ -225,8 +235,12 @@ export async function run(command, args, { log, cwd, env, uid, gid } = {}) {
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
-    child.on('error', reject)
+    child.on('error', (error) => {
+      running.delete(child)
+      reject(error)
+    })
     child.on('close', (code) => {
+      running.delete(child)
       if (code === 0) resolve(output)
       else reject(new Error(`${command} ${args.join(' ')} failed (exit ${code}):\n${output.trimEnd().split('\n').slice(-30).join('\n')}`))
     })
