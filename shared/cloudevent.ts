@@ -236,21 +236,30 @@ export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
   return event as CloudEventV1
 }
 
-/** Serializes an event for a binary-mode HTTP message (what Knative expects in a reply). */
-export function toBinary(event: CloudEventV1): { headers: Record<string, string>; body: Buffer } {
+/**
+ * The parts of a binary-mode HTTP message (HTTP binding §3.1): `ce-` headers and the body, which stays
+ * the JSON text when the data is JSON — a server writes a string body together with its header block in
+ * one write, and skips a Buffer copy.
+ */
+export function binaryParts(event: CloudEventV1): { headers: Record<string, string>; body: string | Buffer } {
   const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(event)) {
+  for (const name in event) {
+    const value = event[name]
     if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue
     headers[`ce-${name}`] = encodeHeaderValue(typeof value === 'string' ? value : JSON.stringify(value))
   }
-  let body: Buffer
   const data = event.data
-  if (data === undefined) body = Buffer.alloc(0)
-  else if (Buffer.isBuffer(data)) body = data
-  else if (typeof data === 'string' && event.datacontenttype !== undefined && !isJsonMediaType(event.datacontenttype)) body = Buffer.from(data, 'utf8')
-  else body = Buffer.from(JSON.stringify(data), 'utf8')
-  if (data !== undefined) headers['content-type'] = event.datacontenttype ?? 'application/json'
-  return { headers, body }
+  if (data === undefined) return { headers, body: '' }
+  headers['content-type'] = event.datacontenttype ?? 'application/json'
+  if (Buffer.isBuffer(data)) return { headers, body: data }
+  if (typeof data === 'string' && event.datacontenttype !== undefined && !isJsonMediaType(event.datacontenttype)) return { headers, body: data }
+  return { headers, body: JSON.stringify(data) }
+}
+
+/** Serializes an event for a binary-mode HTTP message (what Knative expects in a reply). */
+export function toBinary(event: CloudEventV1): { headers: Record<string, string>; body: Buffer } {
+  const { headers, body } = binaryParts(event)
+  return { headers, body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body }
 }
 
 /** Serializes an event in the JSON event format (structured mode, NDJSON files). */

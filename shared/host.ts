@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer, IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { Express, Request, Response, Router } from 'express'
 import type { Logger } from 'pino'
-import { parseHttpEvent, toBinary, type CloudEventV1 } from './cloudevent.js'
+import { binaryParts, parseHttpEvent, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
 import { ReflexError, publicBody, toReflexError } from './errors.js'
 import { hostMetrics, type HostMetrics } from './metrics.js'
@@ -90,6 +90,8 @@ interface EventResponse {
   statusCode: number
   readonly headersSent: boolean
   setHeader(name: string, value: string | number): unknown
+  /** Status and every header at once (node:http builds the header block without per-header bookkeeping). */
+  writeHead(status: number, headers: Record<string, string>): unknown
   end(body?: Buffer | string): unknown
 }
 
@@ -103,6 +105,10 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
     },
     setHeader(name, value) {
       headers[name.toLowerCase()] = String(value)
+    },
+    writeHead(status, more) {
+      this.statusCode = status
+      for (const name in more) headers[name.toLowerCase()] = more[name] ?? ''
     },
     end(body) {
       if (sent) return
@@ -305,9 +311,10 @@ export function createHost(options: HostOptions): Host {
         res.end()
       } else {
         if (reply.traceparent === undefined) reply.traceparent = span.traceparent
-        const { headers, body: out } = toBinary(reply)
-        res.statusCode = 200
-        for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+        const { headers, body: out } = binaryParts(reply)
+        // Content-Length must be given with writeHead (otherwise the body would go chunked).
+        headers['content-length'] = String(typeof out === 'string' ? Buffer.byteLength(out) : out.length)
+        res.writeHead(200, headers)
         res.end(out)
         outcome = 'reply'
         metrics.replies.inc({ function: fn.name, type: reply.type })
