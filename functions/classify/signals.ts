@@ -50,9 +50,22 @@ function obj(v: unknown): Json {
 function list(v: unknown): Json[] {
   return Array.isArray(v) ? v.filter(isObject) : []
 }
+// Normalized timestamps by their text: a Pod's statuses repeat the same few times event after event, and
+// Date.parse + toISOString per field was ≈ 5 % of an event's CPU. Deterministic (same text → same result),
+// and bounded: the cache starts over when it fills.
+const TIMES = new Map<string, string | null>()
+const TIMES_MAX = 4096
+
 function time(v: unknown): string | null {
   const s = str(v)
-  return s !== null && !Number.isNaN(Date.parse(s)) ? new Date(s).toISOString() : null
+  if (s === null) return null
+  let out = TIMES.get(s)
+  if (out === undefined) {
+    out = Number.isNaN(Date.parse(s)) ? null : new Date(s).toISOString()
+    if (TIMES.size >= TIMES_MAX) TIMES.clear()
+    TIMES.set(s, out)
+  }
+  return out
 }
 function count(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : null
