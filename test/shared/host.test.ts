@@ -37,6 +37,26 @@ t.test('binary mode in, binary mode reply out', async (t) => {
   t.equal(fn.seen[0]?.ext1, 'a b', 'percent-decoded extension')
 })
 
+t.test('a reply with non-ASCII data is sent with its exact byte length, not chunked; in-process gets the same', async (t) => {
+  const unicode = (e: CloudEventV1): Promise<CloudEventV1> =>
+    Promise.resolve({ specversion: '1.0', id: `re-${e.id}`, source: '/reply', type: 'com.example.pong', datacontenttype: 'application/json', data: { text: 'Grüße 🚀 from ünïcode' } })
+  const fn = echo(unicode)
+  const host = await startHost(t, fn)
+  const res = await fetch(host.url, { method: 'POST', headers: binaryHeaders(base), body: '{}' })
+  const bytes = Buffer.from(await res.arrayBuffer())
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('transfer-encoding'), null)
+  t.equal(res.headers.get('content-length'), String(bytes.length))
+  t.same(JSON.parse(bytes.toString('utf8')), { text: 'Grüße 🚀 from ünïcode' })
+  const deliver = host.inProcess('/')
+  if (deliver === undefined) throw new Error('no in-process route')
+  const answer = await deliver({ headers: binaryHeaders(base), body: Buffer.from('{}') })
+  t.equal(answer.status, 200)
+  t.equal(answer.headers['ce-id'], 're-e-1')
+  t.equal(answer.headers['content-length'], String(answer.body.length))
+  t.same(JSON.parse(answer.body.toString('utf8')), { text: 'Grüße 🚀 from ünïcode' })
+})
+
 t.test('structured mode in', async (t) => {
   const fn = echo(reply)
   const host = await startHost(t, fn)
