@@ -43,8 +43,8 @@ const CLASSIFIED = 'dev.kubereflex.event.classified'
 const NEWER = 'p.last_seen IS NULL OR EXCLUDED.last_seen >= p.last_seen'
 function insertEvents(outbox: boolean): string {
   return `WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[])
+  SELECT * FROM ROWS FROM (unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]), jsonb_array_elements($16::jsonb))
     WITH ORDINALITY AS t(source, id, type, subject, time, occurred_at, severity, category, action, reason, namespace, kind,
       name, message, fingerprint, event, ord)
 ), ins AS (
@@ -151,10 +151,13 @@ export async function writeRecords(tx: Queryable, records: readonly EventRecord[
   if (records.length === 0) return inserted
   // A stable order of row locks across concurrent writers (replicas) keeps deadlocks away.
   const order = records.map((r, i) => ({ r, i })).sort((a, b) => compare(a.r, b.r))
-  const rows = order.map(({ r }) => [r.source, r.id, r.type, r.subject, r.time, r.occurredAt, r.severity, r.category, r.action, r.reason, r.namespace, r.kind, r.name, r.message, r.fingerprint, r.json])
+  const rows = order.map(({ r }) => [r.source, r.id, r.type, r.subject, r.time, r.occurredAt, r.severity, r.category, r.action, r.reason, r.namespace, r.kind, r.name, r.message, r.fingerprint])
+  // The events go as one JSON array of the records' texts, not as a jsonb[] array: an array literal would
+  // escape every quote of every event again (node-postgres) and PostgreSQL would unescape them.
+  const params = [...columns(rows, 15), `[${order.map(({ r }) => r.json).join(',')}]`]
   const result = options.outbox
-    ? await tx.query<{ seq: string | number; source: string; id: string }>(INSERT_EVENTS_OUTBOX, columns(rows, 16), 'persist_insert_events_outbox')
-    : await tx.query<{ seq: string | number; source: string; id: string }>(INSERT_EVENTS, columns(rows, 16), 'persist_insert_events')
+    ? await tx.query<{ seq: string | number; source: string; id: string }>(INSERT_EVENTS_OUTBOX, params, 'persist_insert_events_outbox')
+    : await tx.query<{ seq: string | number; source: string; id: string }>(INSERT_EVENTS, params, 'persist_insert_events')
   const seqs = new Map(result.rows.map((row) => [`${row.source}\u0000${row.id}`, row.seq]))
   // The same event twice in one batch: the first one in batch order is the one stored.
   const fresh: EventRecord[] = []
