@@ -1,6 +1,7 @@
-// The write side: one batch of records in one transaction — the append-only event rows (deduplicated on
-// (source, id)), the projections, and the outbox rows for the Kafka archive. Set-based: a handful of
-// multi-row statements per batch whatever its size, so a group commit costs little more than one event.
+// The write side: one batch of records, atomically — the append-only event rows (deduplicated on
+// (source, id)), the projections, and the outbox rows for the Kafka archive. Set-based: one statement per
+// batch whatever its size (plus one upsert per reply kind when alert/recovery replies are in it), so a
+// group commit costs little more than one event.
 // A duplicate touches nothing but its own INSERT attempt, so redelivery never double-counts.
 import type { Queryable } from '../../shared/db.js'
 import type { EventRecord } from './record.js'
