@@ -11,7 +11,12 @@ export interface QueryResult<T> {
 }
 
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>
+  /**
+   * Runs one statement. `name` (PostgreSQL only) makes it a named prepared statement of the connection:
+   * parsed and planned once per connection instead of on every call — for hot statements whose text is
+   * fixed (the same `name` must always go with the same `sql`). PGlite ignores it.
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<T>>
 }
 
 /** A connection inside a transaction; `exec` runs a script of several statements (migrations), without parameters. */
@@ -57,8 +62,8 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   pool.on('connect', (client) => {
     client.on('error', () => undefined)
   })
-  const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
-    const r = await pool.query(sql, params as unknown[] | undefined)
+  const query = async <T>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<T>> => {
+    const r = name === undefined ? await pool.query(sql, params as unknown[] | undefined) : await pool.query({ name, text: sql, values: [...(params ?? [])] })
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 }
   }
   return {
@@ -69,8 +74,8 @@ async function openPostgres(url: string, max: number): Promise<Database> {
       try {
         await client.query('BEGIN')
         const result = await fn({
-          async query<T>(sql: string, params?: readonly unknown[]) {
-            const r = await client.query(sql, params as unknown[] | undefined)
+          async query<T>(sql: string, params?: readonly unknown[], name?: string) {
+            const r = name === undefined ? await client.query(sql, params as unknown[] | undefined) : await client.query({ name, text: sql, values: [...(params ?? [])] })
             return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 }
           },
           // Without parameters node-postgres uses the simple query protocol, which accepts several statements.
@@ -141,7 +146,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let closed = false
   return {
     kind: db.kind,
-    query: (sql, params) => db.query(sql, params),
+    query: (sql, params, name) => db.query(sql, params, name),
     transaction: (fn) => db.transaction(fn),
     async close() {
       if (closed) return
@@ -194,7 +199,7 @@ export function lazyDatabase(options: DatabaseOptions, prepare: (db: Database) =
   }
   return {
     kind: options.databaseUrl !== undefined ? 'postgres' : 'pglite',
-    query: async (sql, params) => (await get()).query(sql, params),
+    query: async (sql, params, name) => (await get()).query(sql, params, name),
     transaction: async (fn) => (await get()).transaction(fn),
     warm() {
       get().catch(() => undefined)

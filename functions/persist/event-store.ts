@@ -5,7 +5,7 @@ import { databaseAnswers, dbError, type Database } from '../../shared/db.js'
 import { ReflexError } from '../../shared/errors.js'
 import { GroupCommit } from './group-commit.js'
 import { storableJson, type EventRecord } from './record.js'
-import { writeRecords } from './store-write.js'
+import { needsTransaction, writeRecords } from './store-write.js'
 
 export interface EventStoreOptions {
   readonly groupCommitMs: number
@@ -35,7 +35,11 @@ export class EventStore {
     this.commits = new GroupCommit<EventRecord, boolean>({
       windowMs: options.groupCommitMs,
       maxBatch: options.groupCommitMax,
-      commit: (records) => db.transaction((tx) => writeRecords(tx, records, { outbox: options.outbox })),
+      // A batch without alert/recovery replies is one statement (store-write.ts): no BEGIN/COMMIT round trips.
+      commit: (records) =>
+        needsTransaction(records)
+          ? db.transaction((tx) => writeRecords(tx, records, { outbox: options.outbox }))
+          : writeRecords(db, records, { outbox: options.outbox }),
       // A transient failure (database down) fails the whole batch with 503 at once; anything else may be one
       // bad record, so the batch is retried record by record and only that one fails.
       isolate: (err) => dbError(err, 'storing events').status !== 503,

@@ -28,6 +28,11 @@ export interface EventRecord {
   readonly fingerprint: string | null
   /** The CloudEvent in the JSON event format (binary data as data_base64). */
   readonly event: Record<string, unknown>
+  /**
+   * `event` as JSON text, checked storable (storableJson): what the INSERTs send for the jsonb columns.
+   * Serialized once per event, here, instead of once for the check and again per statement.
+   */
+  readonly json: string
 }
 
 const ALERT_PREFIX = 'dev.kubereflex.alert.'
@@ -79,8 +84,13 @@ export const MAX_STORED_DEPTH = 256
  * MAX_STORED_DEPTH, and U+0000 in a string (jsonb refuses it, SQLSTATE 22P05).
  */
 export function storableJson(event: CloudEventV1): string {
+  return storableText(event, toJsonEvent(event))
+}
+
+/** storableJson of `json`, the JSON format of `event` already built (toJsonEvent). */
+function storableText(event: CloudEventV1, json: Record<string, unknown>): string {
   if (nestsDeeperThan(event.data, MAX_STORED_DEPTH - 1)) throw dataInvalid(event.type, `nests deeper than ${MAX_STORED_DEPTH} levels, which cannot be stored`)
-  const text = JSON.stringify(toJsonEvent(event))
+  const text = JSON.stringify(json)
   if (text.includes('\\u0000')) throw dataInvalid(event.type, 'contains a NUL character, which cannot be stored')
   return text
 }
@@ -91,8 +101,8 @@ export function storableJson(event: CloudEventV1): string {
  */
 export function toRecord(event: CloudEventV1, receivedAt: Date): EventRecord {
   // Refused here with a 400 rather than letting one poison event fail a whole group commit with a 500.
-  storableJson(event)
   const json = toJsonEvent(event)
+  const text = storableText(event, json)
   const data = obj(event.data)
   const ext = (name: string): string | null => str(event[name])
   const fromSubject = SUBJECT.exec(event.subject ?? '')
@@ -103,6 +113,7 @@ export function toRecord(event: CloudEventV1, receivedAt: Date): EventRecord {
     subject: str(event.subject),
     time: time(event.time),
     event: json,
+    json: text,
   }
   if (event.type === CLASSIFIED) {
     if (data === undefined) throw dataInvalid(event.type, 'must be a JSON object (ClassifiedData)')

@@ -3,7 +3,7 @@
 // replies aggregated per fingerprint — on PGlite and PostgreSQL.
 import t from 'tap'
 import { toRecord } from '../../../functions/persist/index.js'
-import { writeRecords } from '../../../functions/persist/store-write.js'
+import { needsTransaction, writeRecords } from '../../../functions/persist/store-write.js'
 import { alertReply, classified, recoveryReply } from './fixtures.js'
 import { eachBackend, openMigrated } from './backends.js'
 
@@ -46,4 +46,43 @@ eachBackend(t, 'a batch with duplicates and several occurrences of one problem, 
   t.same(again, Array(8).fill(false), 'the whole batch redelivered: nothing new')
   const after = await db.query<{ occurrences: number }>('SELECT occurrences FROM persist_problems')
   t.same(after.rows, [{ occurrences: 3 }])
+})
+
+eachBackend(t, 'a batch of classified events only: one statement without a transaction, projections per key', async (t, backend) => {
+  const db = await openMigrated(backend)
+  t.teardown(() => db.close())
+  const started = classified({ namespace: 'shop', name: 'api-6f7d8c9b5-abcde', workload: 'api', reason: 'Started', message: 'Started container app', severity: 'info', category: 'lifecycle', at: at(5), inputId: 'started' })
+  // Occurrences of one problem across two hour buckets (08:xx and 09:xx), in shuffled order.
+  const events = [probe(1, 70), probe(2, 20), started, probe(3, 95), probe(4, 40), probe(2, 20)]
+  const batch = events.map((e) => toRecord(e, new Date(T0)))
+  t.equal(needsTransaction(batch), false, 'no replies: no transaction needed')
+  t.equal(needsTransaction([...batch, toRecord(alertReply(probe(1, 70), 'sent', at(71)), new Date(T0))]), true, 'a reply needs one')
+  const inserted = await writeRecords(db, batch, { outbox: true })
+  t.same(inserted, [true, true, true, true, true, false], 'the in-batch redelivery is the duplicate')
+  const problems = await db.query<Record<string, unknown>>(
+    `SELECT occurrences, message, first_seen = $1::timestamptz AS first_ok, last_seen = $2::timestamptz AS last_ok FROM persist_problems`,
+    [at(20).toISOString(), at(95).toISOString()],
+  )
+  t.same(problems.rows, [{ occurrences: 4, message: 'Readiness probe failed: HTTP probe failed with statuscode: 503', first_ok: true, last_ok: true }], 'one problem row: the info event makes none, the newest occurrence wins')
+  const counts = await db.query<{ bucket: string; category: string; severity: string; count: number }>(
+    "SELECT to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI') AS bucket, category, severity, count FROM persist_event_counts ORDER BY bucket, category",
+  )
+  t.same(
+    counts.rows,
+    [
+      { bucket: '08:00', category: 'lifecycle', severity: 'info', count: 1 },
+      { bucket: '08:00', category: 'probe', severity: 'warning', count: 2 },
+      { bucket: '09:00', category: 'probe', severity: 'warning', count: 2 },
+    ],
+    'counted per hour bucket, category and severity',
+  )
+  const view = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM pod_events_view GROUP BY status ORDER BY status')
+  t.same(view.rows, [{ status: 'NORMAL', n: 1 }, { status: 'WARNING', n: 4 }], 'one pod_events_view row per new classified event')
+  const outbox = await db.query<{ n: number; linked: number }>(
+    'SELECT count(*)::int AS n, count(e.seq)::int AS linked FROM persist_outbox o LEFT JOIN persist_events e ON e.seq = o.event_seq',
+  )
+  t.same(outbox.rows, [{ n: 5, linked: 5 }], 'one outbox row per new event, pointing at it')
+  t.same(await writeRecords(db, batch, { outbox: true }), Array(6).fill(false), 'redelivered: nothing new')
+  const after = await db.query<{ occurrences: number; n: number }>('SELECT occurrences, (SELECT sum(count)::int FROM persist_event_counts) AS n FROM persist_problems')
+  t.same(after.rows, [{ occurrences: 4, n: 5 }], 'a redelivery changes no projection')
 })
