@@ -35,8 +35,13 @@ export interface HostServices {
 export interface ReflexFunction {
   readonly name: string
   handle(event: CloudEventV1, ctx: FunctionContext): Promise<HandlerResult>
-  /** Extra routes (e.g. persist's query API), mounted under the function's base path. */
+  /**
+   * Extra routes (e.g. persist's query API), mounted under the function's base path; loading express for
+   * them costs start-up time and ≈ 5 MiB. POST on the base path itself is the event endpoint, never a route.
+   */
   routes?(router: Router, host: HostServices): void
+  /** Called once when the host is created: the host's services (e.g. to register metrics) without routes. */
+  attach?(host: HostServices): void
   /** Readiness beyond "the process is up" (e.g. the database answers). */
   ready?(): Promise<boolean>
   close?(): Promise<void>
@@ -213,10 +218,6 @@ export function createHost(options: HostOptions): Host {
   // in-process delivery (Host.inProcess, used by `kube-reflex dev`'s broker).
   const eventRoutes = new Map<string, Handler>()
   const inProcessRoutes = new Map<string, (req: IncomingMessage | InProcessRequest, res: EventResponse) => void>()
-  // A function's own router mounted at the root could claim any path: then its events go through express
-  // after that router, so that its routes keep their precedence.
-  const rootRouter = mounts.some((m) => m.path === '' && m.fn.routes !== undefined)
-  const viaExpress: { path: string; onEvent: Handler; fn: ReflexFunction }[] = []
   for (const { fn, path } of mounts) {
     const fnLog = log.child({ fn: fn.name })
     const onEvent = (req: IncomingMessage | InProcessRequest, res: EventResponse): void => {
@@ -230,9 +231,11 @@ export function createHost(options: HostOptions): Host {
         if (inFlight === 0) idle?.()
       })
     }
-    if (!rootRouter && fn.routes === undefined) eventRoutes.set(path === '' ? '/' : path, onEvent)
-    else viaExpress.push({ path: path === '' ? '/' : path, onEvent, fn })
+    // Events always take the node:http path, also for functions with routes of their own (persist):
+    // POST on the event path belongs to the event contract, a function's router never defines it.
+    eventRoutes.set(path === '' ? '/' : path, onEvent)
     inProcessRoutes.set(path === '' ? '/' : path, onEvent)
+    fn.attach?.({ log, metrics })
   }
   const needsExpress = options.configureApp !== undefined || mounts.some((m) => m.fn.routes !== undefined)
   let app: Express | undefined
@@ -249,7 +252,6 @@ export function createHost(options: HostOptions): Host {
       fn.routes(router, { log, metrics })
       a.use(path === '' ? '/' : path, router)
     }
-    for (const { path, onEvent } of viaExpress) a.post(path, onEvent)
     options.configureApp?.(a)
     // Errors from other routes (e.g. malformed query strings) never leak a stack.
     a.use((err: unknown, _req: Request, res: Response, _next: (e?: unknown) => void) => {

@@ -118,7 +118,8 @@ export async function createAlert(config: Readonly<AlertConfig>, overrides: Aler
     name: 'alert',
     metrics,
     handle: (event, ctx) => handle(event, { ...ctx, deps }),
-    routes(_router, host) {
+    // Only the metrics registry is needed from the host: no routes, so no express at start (≈ 5 MiB idle).
+    attach(host) {
       metrics.attach(host.metrics.registry)
     },
     ready: () => store.ping(),

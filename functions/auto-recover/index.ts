@@ -33,7 +33,8 @@ export function createAutoRecover(deps: AutoRecoverDeps): ReflexFunction {
   return {
     name: 'auto-recover',
     handle: (event, ctx) => handle(event, { ...ctx, deps }),
-    routes: (_router, host) => deps.metrics.register(host.metrics.registry),
+    // Only the metrics registry is needed from the host: no routes, so no express at start.
+    attach: (host) => deps.metrics.register(host.metrics.registry),
     async ready() {
       await deps.state.countGlobal(deps.mode, new Date())
       return true
