@@ -10,6 +10,7 @@
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
+import { transactionBatcher, type TransactionBatcher } from '../../shared/batch.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
@@ -178,7 +179,12 @@ function rowOf(r: Record<string, unknown>): NotificationRow {
 }
 
 export class AlertStore {
-  constructor(private readonly db: Database) {}
+  /** Decisions share transactions on PGlite (shared/batch.ts); on PostgreSQL each has its own. */
+  private readonly decisions: TransactionBatcher | undefined
+
+  constructor(private readonly db: Database) {
+    this.decisions = db.kind === 'pglite' ? transactionBatcher(db) : undefined
+  }
 
   static async open(db: Database): Promise<AlertStore> {
     await AlertStore.migrate(db)
@@ -209,7 +215,7 @@ export class AlertStore {
   decide(input: { source: string; id: string }, subject: AlertSubject, routes: readonly Route[], now: number, build: MessageBuilder): Promise<EventDecision> {
     return this.run('recording an alert decision', async () => {
       try {
-        return await this.db.transaction(async (tx) => {
+        const decideIn = async (tx: Queryable): Promise<EventDecision> => {
           // Group rows first (locked, in route order as before), then the event row as the dedup: a twin
           // that waited on the group lock sees the event row once the first has committed, and its whole
           // transaction is rolled back (its group upserts changed nothing), so an occurrence is counted once.
@@ -224,7 +230,8 @@ export class AlertStore {
           if (inserted.rowCount === 0) throw new Decided()
           for (const p of plans) await p.apply()
           return { created: true, decisions }
-        })
+        }
+        return await (this.decisions === undefined ? this.db.transaction(decideIn) : this.decisions.run(decideIn))
       } catch (err) {
         if (!(err instanceof Decided)) throw err
         const prior = await this.db.query<{ decisions: unknown }>('SELECT decisions FROM alert_events WHERE source = $1 AND id = $2', [input.source, input.id])

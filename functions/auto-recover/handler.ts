@@ -318,7 +318,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       ...decision,
       budget: { target: { ...targetView, used: targetView.used + 1 }, global: { ...globalView, used: globalUsed + 1 } },
     })
-  })
+  }, change === undefined)
   return audit(ctx, cluster, reply, resolved)
 }
 

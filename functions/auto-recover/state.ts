@@ -8,6 +8,7 @@
 // replica cannot leave it held (its connection, and with it the lock, goes away).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { dbError, migrate } from '../../shared/db.js'
+import { transactionBatcher } from '../../shared/batch.js'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 
 // Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
@@ -76,8 +77,12 @@ export interface RecoveryState {
   /** Stores a decision taken without the lock (gates that need no history); first writer wins: returns `reply` itself when it was stored, else the stored one. */
   recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<CloudEventV1>
   countGlobal(mode: string, since: Date): Promise<number>
-  /** Runs `fn` holding the target's lock; everything it records commits together. */
-  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>): Promise<T>
+  /**
+   * Runs `fn` holding the target's lock; everything it records commits together. `contained`: fn does
+   * nothing outside the database (no Kubernetes call), so on PGlite it may share a transaction with other
+   * targets' work (shared/batch.ts); the promise still settles after the commit.
+   */
+  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>, contained?: boolean): Promise<T>
   close(): Promise<void>
 }
 
@@ -145,6 +150,7 @@ export async function openRecoveryState(db: Database, now: Date = new Date()): P
 
 /** The state over a database that is already prepared (or a lazy one that prepares itself on first use). */
 export function recoveryState(db: Database): RecoveryState {
+  const batcher = db.kind === 'pglite' ? transactionBatcher(db) : undefined
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn()
@@ -160,8 +166,8 @@ export function recoveryState(db: Database): RecoveryState {
         return (await findDecision(db, source, id)) ?? reply
       }),
     countGlobal: (mode, since) => guard('counting attempts', () => countAttempts(db, mode, since)),
-    withTarget: (target, fn) =>
-      guard('holding a target lock', () => db.transaction(async (tx) => {
+    withTarget: (target, fn, contained = false) =>
+      guard('holding a target lock', () => (contained && batcher !== undefined ? batcher.run.bind(batcher) : db.transaction.bind(db))(async (tx: Queryable) => {
         await guard('locking a target', () => tx.query(LOCK, [`kube-reflex-recovery:${target}`]))
         // An attempt is written together with the decision that follows it (one statement instead of two).
         let attempt: Attempt | undefined
