@@ -10,6 +10,7 @@
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
+import { transactionBatcher, type TransactionBatcher } from '../../shared/batch.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
@@ -138,6 +139,19 @@ interface GroupRow {
   last_notified_at: Date | string | null
 }
 
+/** One route's decision for an occurrence, and the writes that record it. */
+interface Plan {
+  readonly decision: RouteDecision
+  readonly apply: () => Promise<unknown>
+}
+
+/** Thrown inside decide's transaction when the event was decided before: rolls the transaction back. */
+class Decided extends Error {
+  constructor() {
+    super('alert event already decided')
+  }
+}
+
 const ms = (v: Date | string | null): number | null => (v === null ? null : v instanceof Date ? v.getTime() : Date.parse(v))
 const iso = (t: number): string => new Date(t).toISOString()
 
@@ -165,7 +179,12 @@ function rowOf(r: Record<string, unknown>): NotificationRow {
 }
 
 export class AlertStore {
-  constructor(private readonly db: Database) {}
+  /** Decisions share transactions on PGlite (shared/batch.ts); on PostgreSQL each has its own. */
+  private readonly decisions: TransactionBatcher | undefined
+
+  constructor(private readonly db: Database) {
+    this.decisions = db.kind === 'pglite' ? transactionBatcher(db) : undefined
+  }
 
   static async open(db: Database): Promise<AlertStore> {
     await AlertStore.migrate(db)
@@ -194,39 +213,51 @@ export class AlertStore {
    * whether to notify, inserting the notifications (status pending) in the same transaction.
    */
   decide(input: { source: string; id: string }, subject: AlertSubject, routes: readonly Route[], now: number, build: MessageBuilder): Promise<EventDecision> {
-    return this.run('recording an alert decision', () =>
-      this.db.transaction(async (tx) => {
-        const inserted = await tx.query(
-          `INSERT INTO alert_events (source, id, fingerprint, received_at, decisions) VALUES ($1, $2, $3, $4::timestamptz, '[]'::jsonb)
-           ON CONFLICT (source, id) DO NOTHING RETURNING id`,
-          [input.source, input.id, subject.fingerprint, iso(now)],
-        )
-        if (inserted.rowCount === 0) {
-          const prior = await tx.query<{ decisions: unknown }>('SELECT decisions FROM alert_events WHERE source = $1 AND id = $2', [input.source, input.id])
-          const d = prior.rows[0]?.decisions
-          return { created: false, decisions: (typeof d === 'string' ? JSON.parse(d) : (d ?? [])) as RouteDecision[] }
+    return this.run('recording an alert decision', async () => {
+      try {
+        const decideIn = async (tx: Queryable): Promise<EventDecision> => {
+          // Group rows first (locked, in route order as before), then the event row as the dedup: a twin
+          // that waited on the group lock sees the event row once the first has committed, and its whole
+          // transaction is rolled back (its group upserts changed nothing), so an occurrence is counted once.
+          const plans: Plan[] = []
+          for (const route of routes) plans.push(await this.lockGroup(tx, input, subject, route, now, build))
+          const decisions = plans.map((p) => p.decision)
+          const inserted = await tx.query(
+            `INSERT INTO alert_events (source, id, fingerprint, received_at, decisions) VALUES ($1, $2, $3, $4::timestamptz, $5::jsonb)
+             ON CONFLICT (source, id) DO NOTHING RETURNING id`,
+            [input.source, input.id, subject.fingerprint, iso(now), JSON.stringify(decisions)],
+          )
+          if (inserted.rowCount === 0) throw new Decided()
+          for (const p of plans) await p.apply()
+          return { created: true, decisions }
         }
-        const decisions: RouteDecision[] = []
-        for (const route of routes) decisions.push(await this.countOccurrence(tx, input, subject, route, now, build))
-        await tx.query('UPDATE alert_events SET decisions = $3::jsonb WHERE source = $1 AND id = $2', [input.source, input.id, JSON.stringify(decisions)])
-        return { created: true, decisions }
-      }),
-    )
+        return await (this.decisions === undefined ? this.db.transaction(decideIn) : this.decisions.run(decideIn))
+      } catch (err) {
+        if (!(err instanceof Decided)) throw err
+        const prior = await this.db.query<{ decisions: unknown }>('SELECT decisions FROM alert_events WHERE source = $1 AND id = $2', [input.source, input.id])
+        const d = prior.rows[0]?.decisions
+        return { created: false, decisions: (typeof d === 'string' ? JSON.parse(d) : (d ?? [])) as RouteDecision[] }
+      }
+    })
   }
 
-  private async countOccurrence(tx: Queryable, input: { source: string; id: string }, subject: AlertSubject, route: Route, now: number, build: MessageBuilder): Promise<RouteDecision> {
+  /**
+   * Locks the (route, problem) group and works out this occurrence's decision; `apply` writes it (once the
+   * event row says this is the first delivery). One upsert creates-or-locks the row and returns its state:
+   * ON CONFLICT DO UPDATE takes the row lock like SELECT … FOR UPDATE and, under READ COMMITTED, returns the
+   * latest committed version (the no-op SET leaves every column as it was).
+   */
+  private async lockGroup(tx: Queryable, input: { source: string; id: string }, subject: AlertSubject, route: Route, now: number, build: MessageBuilder): Promise<Plan> {
     const key = groupKey(subject)
-    await tx.query(
+    const locked = await tx.query<GroupRow>(
       `INSERT INTO alert_groups (route, group_key, fingerprint, status, first_seen, last_seen, occurrences, since_notified, last_notified_at, subject)
-       VALUES ($1, $2, $3, 'new', $4::timestamptz, $4::timestamptz, 0, 0, NULL, $5::jsonb) ON CONFLICT (route, group_key) DO NOTHING`,
+       VALUES ($1, $2, $3, 'new', $4::timestamptz, $4::timestamptz, 0, 0, NULL, $5::jsonb)
+       ON CONFLICT (route, group_key) DO UPDATE SET status = alert_groups.status
+       RETURNING status, first_seen, last_seen, occurrences, since_notified, last_notified_at`,
       [route.name, key, subject.fingerprint, iso(now), JSON.stringify(subject)],
     )
-    const locked = await tx.query<GroupRow>(
-      'SELECT status, first_seen, last_seen, occurrences, since_notified, last_notified_at FROM alert_groups WHERE route = $1 AND group_key = $2 FOR UPDATE',
-      [route.name, key],
-    )
     const g = locked.rows[0]
-    if (g === undefined) throw new Error('alert group row vanished under its lock')
+    if (g === undefined) throw new Error('alert group upsert returned no row')
     const lastSeen = ms(g.last_seen) ?? now
     const lastNotified = ms(g.last_notified_at)
     // A group that has been quiet for the whole window (or was resolved) is over: this is a new problem.
@@ -236,15 +267,17 @@ export class AlertStore {
     let since: AlertMessage['since'] = null
     let groupStartedAt: number
     let reason: string | null = null
+    let update: () => Promise<unknown>
     if (fresh) {
       kind = 'firing'
       occurrences = 1
       groupStartedAt = now
-      await tx.query(
-        `UPDATE alert_groups SET status = 'firing', first_seen = $3::timestamptz, last_seen = $3::timestamptz, occurrences = 1, since_notified = 0,
-           last_notified_at = $3::timestamptz, subject = $4::jsonb WHERE route = $1 AND group_key = $2`,
-        [route.name, key, iso(now), JSON.stringify(subject)],
-      )
+      update = () =>
+        tx.query(
+          `UPDATE alert_groups SET status = 'firing', first_seen = $3::timestamptz, last_seen = $3::timestamptz, occurrences = 1, since_notified = 0,
+             last_notified_at = $3::timestamptz, subject = $4::jsonb WHERE route = $1 AND group_key = $2`,
+          [route.name, key, iso(now), JSON.stringify(subject)],
+        )
     } else {
       occurrences = Number(g.occurrences) + 1
       groupStartedAt = ms(g.first_seen) ?? now
@@ -255,21 +288,31 @@ export class AlertStore {
       } else {
         reason = `grouped: same problem notified at ${iso(lastNotified)}, ${sinceCount} more occurrence${sinceCount === 1 ? '' : 's'} since`
       }
-      await tx.query(
-        `UPDATE alert_groups SET last_seen = GREATEST(last_seen, $3::timestamptz), occurrences = $4, since_notified = $5,
-           last_notified_at = $6::timestamptz, subject = $7::jsonb WHERE route = $1 AND group_key = $2`,
-        [route.name, key, iso(now), occurrences, kind === null ? sinceCount : 0, iso(kind === null ? lastNotified : now), JSON.stringify(subject)],
-      )
+      const notifiedAt = iso(kind === null ? lastNotified : now)
+      const sinceNotified = kind === null ? sinceCount : 0
+      update = () =>
+        tx.query(
+          `UPDATE alert_groups SET last_seen = GREATEST(last_seen, $3::timestamptz), occurrences = $4, since_notified = $5,
+             last_notified_at = $6::timestamptz, subject = $7::jsonb WHERE route = $1 AND group_key = $2`,
+          [route.name, key, iso(now), occurrences, sinceNotified, notifiedAt, JSON.stringify(subject)],
+        )
     }
-    if (kind === null) return { route: route.name, action: 'suppress', kind: null, reason, occurrences, notifications: [] }
+    if (kind === null) return { decision: { route: route.name, action: 'suppress', kind: null, reason, occurrences, notifications: [] }, apply: update }
     const notifications: { id: string; sink: string }[] = []
+    const messages: { id: string; sink: string; payload: OutboundMessage }[] = []
     for (const sink of route.sinks) {
       const id = notificationId(input.source, input.id, route.name, sink)
-      const message = build({ id, kind, route, subject, occurrences, since, groupStartedAt: iso(groupStartedAt), quietMinutes: null })
-      await this.insertNotification(tx, { id, sink, route: route.name, fingerprint: subject.fingerprint, kind, payload: message }, now)
+      messages.push({ id, sink, payload: build({ id, kind, route, subject, occurrences, since, groupStartedAt: iso(groupStartedAt), quietMinutes: null }) })
       notifications.push({ id, sink })
     }
-    return { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications }
+    const notified = kind
+    return {
+      decision: { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications },
+      apply: async () => {
+        await update()
+        for (const m of messages) await this.insertNotification(tx, { id: m.id, sink: m.sink, route: route.name, fingerprint: subject.fingerprint, kind: notified, payload: m.payload }, now)
+      },
+    }
   }
 
   private async insertNotification(tx: Queryable, n: { id: string; sink: string; route: string; fingerprint: string; kind: string; payload: OutboundMessage }, now: number): Promise<void> {

@@ -209,10 +209,14 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   const now = new Date(nowMs)
   const time = now.toISOString()
 
-  const prior = await state.decision(event.source, event.id)
   // Redelivery: the same answer, nothing done twice. The audit Event is written again (same name: the
   // server answers 409 if it exists), which completes it when the API server was down the first time.
-  if (prior !== undefined) return audit(ctx, deps.cluster === undefined ? undefined : await deps.cluster(), prior, undefined)
+  // Offline there is neither a cluster to read nor an audit Event to write, so this read is left to the
+  // ones that decide anyway (recordDecision's first-writer-wins, the read under the target's lock).
+  if (!offline) {
+    const prior = await state.decision(event.source, event.id)
+    if (prior !== undefined) return audit(ctx, deps.cluster === undefined ? undefined : await deps.cluster(), prior, undefined)
+  }
 
   const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
   const finish = async (decision: Decision, locked?: (reply: CloudEventV1) => Promise<void>): Promise<CloudEventV1> => {
@@ -220,7 +224,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
     let stored = reply
     if (locked !== undefined) await locked(reply)
     else stored = await state.recordDecision(event.source, event.id, reply, now)
-    if (stored.id !== reply.id || stored.type !== reply.type) return stored // a concurrent delivery decided first
+    if (stored !== reply) return stored // a concurrent delivery (or, offline, an earlier one) decided first
     metrics.actions.inc({ action, outcome: decision.outcome, reason: decision.reason })
     ctx.log.info({ action, outcome: decision.outcome, reason: decision.reason, target: decision.target, mode: deps.mode, offline }, 'recovery decision')
     return reply
@@ -270,14 +274,13 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   const target: TargetRef = resolved?.target ?? eventTarget
   const key = targetKey(input.cluster, target)
   const reply = await state.withTarget(key, async (locked) => {
-    const again = await locked.decision(event.source, event.id)
-    if (again !== undefined) return again
-    const commit = (decision: Decision): Promise<CloudEventV1> => finish({ ...decision, optIn }, (r) => locked.recordDecision(event.source, event.id, r, now))
     const tb = policy.targetBudget
     const gb = policy.globalBudget
     // The clock is read again under the lock: another replica may have acted while we waited for it.
     const lockedMs = Math.max(nowMs, deps.now())
-    const history = await locked.history(key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
+    const { decision: again, history } = await locked.decisionAndHistory(event.source, event.id, key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
+    if (again !== undefined) return again
+    const commit = (decision: Decision): Promise<CloudEventV1> => finish({ ...decision, optIn }, (r) => locked.recordDecision(event.source, event.id, r, now))
     const targetView = { used: history.targetAttempts, max: tb.max, windowSeconds: tb.windowSeconds }
     if (policy.cooldownSeconds > 0 && history.lastAttemptAt !== undefined && lockedMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
       const until = new Date(history.lastAttemptAt.getTime() + policy.cooldownSeconds * 1000).toISOString()
@@ -315,7 +318,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       ...decision,
       budget: { target: { ...targetView, used: targetView.used + 1 }, global: { ...globalView, used: globalUsed + 1 } },
     })
-  })
+  }, change === undefined)
   return audit(ctx, cluster, reply, resolved)
 }
 
