@@ -274,6 +274,11 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
       })
       if (io.stopSignal.aborted) return stop()
     }
+  } else {
+    // The embedded database is created and migrated in the background as well (seconds on a fresh data
+    // directory): take no input before it is ready, or the first events would wait out its creation and
+    // input→stored latency would count it. A database that cannot open answers the events with 503 as before.
+    await Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
   }
   const registry = new Registry()
   const metrics = hostMetrics(registry)
@@ -336,6 +341,7 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   }
 
   let sourceError: unknown
+  log.info({ source: source.name, functions: functions.map((f) => f.name) }, 'functions ready; taking input')
   try {
     await source.run(broker, stop.signal)
   } catch (err) {

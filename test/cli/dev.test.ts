@@ -1,4 +1,5 @@
 import t from 'tap'
+import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -87,6 +88,32 @@ void t.test(`dev --once --json on a small scenario, through the functions that e
   t.equal(summary.persisted, available.has('persist') ? produced : 0, 'persist stores every dev.kubereflex.* event')
 })
 }
+
+void t.test('on the embedded database, no input is taken before the functions have created and migrated it', async (t) => {
+  const dataDir = t.testdir({})
+  // The built CLI in its own process: its logs go to the process's stderr (fd 2).
+  const bin = path.join(root, 'dist', 'cli', 'bin.js')
+  const args = [bin, 'dev', '--replay', path.join(here, 'fixtures', 'small-scenario.ndjson'), '--once', '--json', '--data-dir', path.join(dataDir, 'fresh'), '--port', '0', ...manifestArgs]
+  const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' }
+    delete env.DATABASE_URL // the embedded database
+    execFile(process.execPath, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, _stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }))
+  })
+  t.equal(res.code, 0, res.stderr.slice(-2000))
+  const messages = res.stderr.split('\n').flatMap((line) => {
+    try {
+      return [(JSON.parse(line) as { msg?: string }).msg ?? '']
+    } catch {
+      return []
+    }
+  })
+  const migrated = messages.indexOf('persist migrations applied')
+  const input = messages.indexOf('functions ready; taking input')
+  t.ok(migrated >= 0, 'the fresh data directory was migrated')
+  t.ok(input > migrated, `input starts after the database is ready (${JSON.stringify(messages.slice(0, 8))})`)
+  const decided = messages.indexOf('recovery decision')
+  if (decided >= 0) t.ok(decided > input, 'events are handled after input starts')
+})
 
 void t.test('the live view (no --json) and a non-zero exit with the reason when events are dead-lettered', async (t) => {
   const failing = await startReceiver(() => ({ status: 400, body: 'no' }))
