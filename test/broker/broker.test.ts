@@ -1,9 +1,6 @@
 import t, { type Test } from 'tap'
-import { silentLogger } from '../../shared/logger.js'
-import { LocalBroker, type DeliveryReport } from '../../broker/broker.js'
-import { loadBroker, loadTriggers } from '../../broker/manifests.js'
-import { destinationResolver } from '../../broker/resolve.js'
-import { brokerYaml, event, recordingClock, startReceiver, triggerYaml, writeManifests, type TestReceiver } from './helpers.js'
+import type { DeliveryReport, LocalBroker } from '../../broker/broker.js'
+import { brokerYaml, event, recordingClock, startManifestBroker, startReceiver, type TestReceiver, triggerYaml, writeManifests } from './helpers.js'
 
 const typeFilter = (type: string): string => `  filter:\n    attributes:\n      type: ${type}`
 
@@ -21,12 +18,7 @@ async function setup(
   const files = await writeManifests(dir, brokerYaml(brokerDelivery), triggers({ sub: sub.url, dls: dls.url }))
   const clock = recordingClock()
   const reports: DeliveryReport[] = []
-  const broker = await LocalBroker.start({
-    broker: await loadBroker(files.brokerFile),
-    triggers: await loadTriggers(files.triggersDir),
-    resolve: destinationResolver(new Map()),
-    dataDir: `${dir}/data`,
-    log: silentLogger,
+  const broker = await startManifestBroker(dir, files, {
     clock,
     observer: { delivered: (r) => reports.push(r) },
   })

@@ -3,7 +3,7 @@ import { silentLogger } from '../../shared/logger.js'
 import { LocalBroker, type DeliveryReport } from '../../broker/broker.js'
 import { loadBroker, loadTriggers } from '../../broker/manifests.js'
 import { destinationResolver } from '../../broker/resolve.js'
-import { brokerYaml, event, startReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
+import { brokerYaml, event, startManifestBroker, startReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
 
 const typeFilter = `  filter:\n    attributes:\n      type: x.test`
 
@@ -14,14 +14,7 @@ void t.test('a restarted broker redelivers only what was not acknowledged, per t
   t.teardown(() => stuck.close())
   const dir = t.testdir({})
   const files = await writeManifests(dir, brokerYaml(), { fast: triggerYaml('fast', fast.url, typeFilter), slow: triggerYaml('slow', stuck.url, typeFilter) })
-  const start = async (): Promise<LocalBroker> =>
-    LocalBroker.start({
-      broker: await loadBroker(files.brokerFile),
-      triggers: await loadTriggers(files.triggersDir),
-      resolve: destinationResolver(new Map()),
-      dataDir: `${dir}/data`,
-      log: silentLogger,
-    })
+  const start = (): Promise<LocalBroker> => startManifestBroker(dir, files)
   const first = await start()
   for (let i = 0; i < 5; i++) await first.accept(event(`e${i}`, 'x.test'))
   await waitFor(() => fast.received.length === 5 && stuck.received.length === 5)
@@ -42,12 +35,7 @@ void t.test('back-pressure: ready() waits while the queue is full', async (t) =>
   t.teardown(() => sub.close())
   const dir = t.testdir({})
   const files = await writeManifests(dir, brokerYaml(), { a: triggerYaml('a', sub.url, typeFilter) })
-  const broker = await LocalBroker.start({
-    broker: await loadBroker(files.brokerFile),
-    triggers: await loadTriggers(files.triggersDir),
-    resolve: destinationResolver(new Map()),
-    dataDir: `${dir}/data`,
-    log: silentLogger,
+  const broker = await startManifestBroker(dir, files, {
     maxQueued: 3,
     concurrency: 2,
   })

@@ -6,7 +6,10 @@ import type { AddressInfo } from 'node:net'
 import { writeFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { parseHttpEvent, type CloudEventV1 } from '../../shared/cloudevent.js'
-import type { Clock } from '../../broker/broker.js'
+import { LocalBroker, type BrokerOptions, type Clock } from '../../broker/broker.js'
+import { loadBroker, loadTriggers } from '../../broker/manifests.js'
+import { destinationResolver } from '../../broker/resolve.js'
+import { silentLogger } from '../../shared/logger.js'
 
 export interface Received {
   readonly headers: http.IncomingHttpHeaders
@@ -136,4 +139,19 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<
     if (Date.now() > end) throw new Error('timed out waiting for a condition')
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/**
+ * A broker over the manifests `writeManifests` wrote: no cluster destinations, its durable queue in
+ * `<dir>/data`, silent; `options` add or override (clock, sender, observer, limits).
+ */
+export async function startManifestBroker(dir: string, files: { brokerFile: string; triggersDir: string }, options: Partial<BrokerOptions> = {}): Promise<LocalBroker> {
+  return LocalBroker.start({
+    broker: await loadBroker(files.brokerFile),
+    triggers: await loadTriggers(files.triggersDir),
+    resolve: destinationResolver(new Map()),
+    dataDir: `${dir}/data`,
+    log: silentLogger,
+    ...options,
+  })
 }

@@ -6,14 +6,11 @@ import t, { type Test } from 'tap'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { Host, ReflexFunction } from '../../shared/host.js'
-import { silentLogger } from '../../shared/logger.js'
-import { LocalBroker, type DeliveryReport } from '../../broker/broker.js'
+import type { DeliveryReport } from '../../broker/broker.js'
 import { httpSender, type Sender } from '../../broker/http-sender.js'
 import { hostLookup, inProcessSender } from '../../broker/in-process-sender.js'
-import { loadBroker, loadTriggers } from '../../broker/manifests.js'
-import { destinationResolver } from '../../broker/resolve.js'
 import { startHost } from '../helpers/host.js'
-import { brokerYaml, event, recordingClock, startReceiver, triggerYaml, writeManifests } from './helpers.js'
+import { brokerYaml, event, recordingClock, startManifestBroker, startReceiver, triggerYaml, writeManifests } from './helpers.js'
 
 type Behaviour = (e: CloudEventV1, n: number) => Promise<CloudEventV1 | undefined>
 
@@ -102,12 +99,7 @@ void t.test('through the broker: retries with Retry-After, replies re-enter, dea
   })
   const clock = recordingClock()
   const reports: DeliveryReport[] = []
-  const broker = await LocalBroker.start({
-    broker: await loadBroker(files.brokerFile),
-    triggers: await loadTriggers(files.triggersDir),
-    resolve: destinationResolver(new Map()),
-    dataDir: `${dir}/data`,
-    log: silentLogger,
+  const broker = await startManifestBroker(dir, files, {
     clock,
     sender: inProcessSender(
       hostLookup(host.url, (p) => host.inProcess(p)),
