@@ -216,8 +216,7 @@ export function createHost(options: HostOptions): Host {
 
   // The event endpoints, served straight from node:http (see listener below), and the same handlers for
   // in-process delivery (Host.inProcess, used by `kube-reflex dev`'s broker).
-  const eventRoutes = new Map<string, Handler>()
-  const inProcessRoutes = new Map<string, (req: IncomingMessage | InProcessRequest, res: EventResponse) => void>()
+  const eventRoutes = new Map<string, (req: IncomingMessage | InProcessRequest, res: EventResponse) => void>()
   for (const { fn, path } of mounts) {
     const fnLog = log.child({ fn: fn.name })
     const onEvent = (req: IncomingMessage | InProcessRequest, res: EventResponse): void => {
@@ -234,7 +233,6 @@ export function createHost(options: HostOptions): Host {
     // Events always take the node:http path, also for functions with routes of their own (persist):
     // POST on the event path belongs to the event contract, a function's router never defines it.
     eventRoutes.set(path === '' ? '/' : path, onEvent)
-    inProcessRoutes.set(path === '' ? '/' : path, onEvent)
     fn.attach?.({ log, metrics })
   }
   const needsExpress = options.configureApp !== undefined || mounts.some((m) => m.fn.routes !== undefined)
@@ -344,7 +342,7 @@ export function createHost(options: HostOptions): Host {
       return url
     },
     inProcess(path) {
-      const route = inProcessRoutes.get(path === '' ? '/' : path)
+      const route = eventRoutes.get(path === '' ? '/' : path)
       if (route === undefined) return undefined
       return (request) =>
         new Promise<InProcessAnswer>((resolve) => {
