@@ -147,6 +147,11 @@ function checkUrl(value: string | undefined, where: string, problems: string[]):
 }
 
 /** Builds a sink from its parts, checking what its type needs. */
+/** The HMAC key of a Standard Webhooks signing secret: base64, optionally `whsec_`-prefixed. */
+export function signingKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64')
+}
+
 export function sinkSpec(
   name: string,
   type: SinkType,
@@ -159,7 +164,7 @@ export function sinkSpec(
   if (type === 'pagerduty' && parts.routingKey === undefined) problems.push(`${where}: a pagerduty sink needs a routing key`)
   if (type === 'webhook') {
     if (parts.secret === undefined) problems.push(`${where}: a webhook sink needs a signing secret`)
-    else if (!/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/.test(parts.secret) || Buffer.from(parts.secret.replace(/^whsec_/, ''), 'base64').length < 16) {
+    else if (!/^(whsec_)?[A-Za-z0-9+/]+={0,2}$/.test(parts.secret) || signingKey(parts.secret).length < 16) {
       problems.push(`${where}: the signing secret must be base64 (optionally 'whsec_'-prefixed) of at least 16 bytes`)
     }
   }

@@ -7,6 +7,7 @@
 // signatures with that library.
 import { createHmac } from 'node:crypto'
 import type { OutboundMessage } from '../message.js'
+import { signingKey } from '../routing.js'
 import type { Sink, Transport } from './types.js'
 
 export function webhookBody(m: OutboundMessage): Record<string, unknown> {
@@ -30,8 +31,8 @@ function alertJson(m: Exclude<OutboundMessage, { kind: 'digest' }>): Record<stri
 
 export function signedRequest(secret: string, m: OutboundMessage, now: Date): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(webhookBody(m))
-  // The secret is base64 with an optional `whsec_` prefix (config.ts checks it is at least 16 bytes).
-  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64')
+  // sinkSpec (routing.ts) checked the secret's format and that its key has at least 16 bytes.
+  const key = signingKey(secret)
   const timestamp = Math.floor(now.getTime() / 1000)
   const signature = `v1,${createHmac('sha256', key).update(`${m.id}.${timestamp}.${body}`).digest('base64')}`
   return { body, headers: { 'webhook-id': m.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature } }
