@@ -61,9 +61,7 @@ export interface TargetHistory {
 
 /** Operations available while holding a target's lock (inside its transaction). */
 export interface LockedState {
-  decision(source: string, id: string): Promise<CloudEventV1 | undefined>
-  history(target: string, mode: string, since: Date): Promise<TargetHistory>
-  /** decision() and history() in one statement (read after the lock: both see what the previous holder committed). */
+  /** The stored decision for the input and the target's attempt history, in one statement (read after the lock: both see what the previous holder committed). */
   decisionAndHistory(source: string, id: string, target: string, mode: string, since: Date): Promise<{ readonly decision: CloudEventV1 | undefined; readonly history: TargetHistory }>
   /** Takes the global lock (held to the end of the transaction) and counts attempts in the window. */
   globalAttempts(mode: string, since: Date): Promise<number>
@@ -178,15 +176,6 @@ export function recoveryState(db: Database): RecoveryState {
           await guard('recording an attempt', () => tx.query(`INSERT INTO recovery_attempts (${ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, attemptValues(a)))
         }
         const result = await fn({
-          decision: (source, id) => guard('reading a decision', () => findDecision(tx, source, id)),
-          history: (t, mode, since) =>
-            guard('reading target history', async () => {
-              const r = await tx.query<HistoryRow>(
-                'SELECT count(*) FILTER (WHERE attempted_at > $3) AS n, max(attempted_at) AS last FROM recovery_attempts WHERE target = $1 AND mode = $2',
-                [t, mode, since.toISOString()],
-              )
-              return historyOf(r.rows[0])
-            }),
           decisionAndHistory: (source, id, t, mode, since) =>
             guard('reading a decision and target history', async () => {
               const r = await tx.query<HistoryRow & { reply: CloudEventV1 | string | null }>(
