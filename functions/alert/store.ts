@@ -10,7 +10,7 @@
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
-import { transactionBatcher, type TransactionBatcher } from '../../shared/batch.js'
+import { itemBatcher, type ItemBatcher } from '../../shared/batch.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
@@ -139,16 +139,43 @@ interface GroupRow {
   last_notified_at: Date | string | null
 }
 
-/** One route's decision for an occurrence, and the writes that record it. */
-interface Plan {
-  readonly decision: RouteDecision
-  readonly apply: () => Promise<unknown>
+/** One event to decide (AlertStore.decide). */
+interface DecideItem {
+  readonly input: { readonly source: string; readonly id: string }
+  readonly subject: AlertSubject
+  readonly routes: readonly Route[]
+  readonly now: number
+  readonly build: MessageBuilder
 }
 
-/** Thrown inside decide's transaction when the event was decided before: rolls the transaction back. */
-class Decided extends Error {
+/** A group's state while a batch is decided: read once (locked), changed by each occurrence in order. */
+interface GroupState {
+  readonly route: string
+  readonly key: string
+  status: string
+  firstSeen: number
+  lastSeen: number
+  occurrences: number
+  sinceNotified: number
+  lastNotifiedAt: number | null
+  subject: AlertSubject
+  changed: boolean
+}
+
+interface NotificationInsert {
+  readonly id: string
+  readonly sink: string
+  readonly route: string
+  readonly fingerprint: string
+  readonly kind: string
+  readonly payload: OutboundMessage
+  readonly at: number
+}
+
+/** The events' rows were written by someone else meanwhile (a twin on another replica): decide again. */
+class Raced extends Error {
   constructor() {
-    super('alert event already decided')
+    super('alert event decided concurrently')
   }
 }
 
@@ -179,11 +206,11 @@ function rowOf(r: Record<string, unknown>): NotificationRow {
 }
 
 export class AlertStore {
-  /** Decisions share transactions on PGlite (shared/batch.ts); on PostgreSQL each has its own. */
-  private readonly decisions: TransactionBatcher | undefined
+  /** Events arriving together are decided together on PGlite (shared/batch.ts); on PostgreSQL each has its own transaction. */
+  private readonly decisions: ItemBatcher<DecideItem, EventDecision> | undefined
 
   constructor(private readonly db: Database) {
-    this.decisions = db.kind === 'pglite' ? transactionBatcher(db) : undefined
+    this.decisions = db.kind === 'pglite' ? itemBatcher((items) => this.run('recording alert decisions', () => this.decideBatch(items))) : undefined
   }
 
   static async open(db: Database): Promise<AlertStore> {
@@ -210,109 +237,219 @@ export class AlertStore {
 
   /**
    * Records the event and, the first time it is seen, counts it into each route's group and decides
-   * whether to notify, inserting the notifications (status pending) in the same transaction.
+   * whether to notify, inserting the notifications (status pending) in the same transaction. On PGlite the
+   * events arriving together are decided together (decideBatch); on PostgreSQL each has its own transaction.
    */
   decide(input: { source: string; id: string }, subject: AlertSubject, routes: readonly Route[], now: number, build: MessageBuilder): Promise<EventDecision> {
-    return this.run('recording an alert decision', async () => {
-      try {
-        const decideIn = async (tx: Queryable): Promise<EventDecision> => {
-          // Group rows first (locked, in route order as before), then the event row as the dedup: a twin
-          // that waited on the group lock sees the event row once the first has committed, and its whole
-          // transaction is rolled back (its group upserts changed nothing), so an occurrence is counted once.
-          const plans: Plan[] = []
-          for (const route of routes) plans.push(await this.lockGroup(tx, input, subject, route, now, build))
-          const decisions = plans.map((p) => p.decision)
-          const inserted = await tx.query(
-            `INSERT INTO alert_events (source, id, fingerprint, received_at, decisions) VALUES ($1, $2, $3, $4::timestamptz, $5::jsonb)
-             ON CONFLICT (source, id) DO NOTHING RETURNING id`,
-            [input.source, input.id, subject.fingerprint, iso(now), JSON.stringify(decisions)],
-          )
-          if (inserted.rowCount === 0) throw new Decided()
-          for (const p of plans) await p.apply()
-          return { created: true, decisions }
-        }
-        return await (this.decisions === undefined ? this.db.transaction(decideIn) : this.decisions.run(decideIn))
-      } catch (err) {
-        if (!(err instanceof Decided)) throw err
-        const prior = await this.db.query<{ decisions: unknown }>('SELECT decisions FROM alert_events WHERE source = $1 AND id = $2', [input.source, input.id])
-        const d = prior.rows[0]?.decisions
-        return { created: false, decisions: (typeof d === 'string' ? JSON.parse(d) : (d ?? [])) as RouteDecision[] }
-      }
-    })
+    const item: DecideItem = { input, subject, routes, now, build }
+    return this.decisions !== undefined ? this.decisions.add(item) : this.run('recording an alert decision', async () => (await this.decideBatch([item]))[0] as EventDecision)
   }
 
   /**
-   * Locks the (route, problem) group and works out this occurrence's decision; `apply` writes it (once the
-   * event row says this is the first delivery). One upsert creates-or-locks the row and returns its state:
-   * ON CONFLICT DO UPDATE takes the row lock like SELECT … FOR UPDATE and, under READ COMMITTED, returns the
-   * latest committed version (the no-op SET leaves every column as it was).
+   * Decides a batch of events in one transaction with a fixed handful of statements, whatever its size:
+   *  1. the events already decided (a redelivery, or a twin on another replica) — they get the stored decision;
+   *  2. the (route, problem) groups of the others, created if new and locked (an upsert takes the row lock like
+   *     SELECT … FOR UPDATE and, under READ COMMITTED, returns the latest committed version), in key order so
+   *     that replicas locking overlapping groups cannot deadlock;
+   *  3. the decisions, in arrival order in memory (a later event of the same group sees the earlier ones);
+   *  4. one statement writing the event rows (the dedup: ON CONFLICT DO NOTHING), the groups' new state and
+   *     the notifications. If an event row was written by someone else since step 1 (a twin committed while
+   *     we waited for a group lock), the transaction is rolled back and the batch decided again: step 1 then
+   *     finds that decision, so an occurrence is counted once.
    */
-  private async lockGroup(tx: Queryable, input: { source: string; id: string }, subject: AlertSubject, route: Route, now: number, build: MessageBuilder): Promise<Plan> {
-    const key = groupKey(subject)
-    const locked = await tx.query<GroupRow>(
-      `INSERT INTO alert_groups (route, group_key, fingerprint, status, first_seen, last_seen, occurrences, since_notified, last_notified_at, subject)
-       VALUES ($1, $2, $3, 'new', $4::timestamptz, $4::timestamptz, 0, 0, NULL, $5::jsonb)
-       ON CONFLICT (route, group_key) DO UPDATE SET status = alert_groups.status
-       RETURNING status, first_seen, last_seen, occurrences, since_notified, last_notified_at`,
-      [route.name, key, subject.fingerprint, iso(now), JSON.stringify(subject)],
+  private async decideBatch(items: readonly DecideItem[]): Promise<EventDecision[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((tx) => this.decideIn(tx, items))
+      } catch (err) {
+        if (!(err instanceof Raced) || attempt >= 3) throw err
+      }
+    }
+  }
+
+  private async decideIn(tx: Queryable, items: readonly DecideItem[]): Promise<EventDecision[]> {
+    const eventKey = (i: DecideItem): string => `${i.input.source}\u0000${i.input.id}`
+    const prior = await tx.query<{ source: string; id: string; decisions: unknown }>(
+      `SELECT e.source, e.id, e.decisions FROM alert_events e JOIN unnest($1::text[], $2::text[]) AS u(source, id) ON e.source = u.source AND e.id = u.id`,
+      [items.map((i) => i.input.source), items.map((i) => i.input.id)],
+      'alert-prior-decisions',
     )
-    const g = locked.rows[0]
-    if (g === undefined) throw new Error('alert group upsert returned no row')
-    const lastSeen = ms(g.last_seen) ?? now
-    const lastNotified = ms(g.last_notified_at)
+    const decided = new Map<string, RouteDecision[]>()
+    for (const r of prior.rows) decided.set(`${r.source}\u0000${r.id}`, (typeof r.decisions === 'string' ? JSON.parse(r.decisions) : (r.decisions ?? [])) as RouteDecision[])
+    // The events this batch decides: not decided before, first of their (source, id) in the batch.
+    const fresh = new Set<DecideItem>()
+    const inBatch = new Set<string>()
+    for (const i of items) {
+      const k = eventKey(i)
+      if (decided.has(k) || inBatch.has(k)) continue
+      inBatch.add(k)
+      fresh.add(i)
+    }
+    const groups = await this.lockGroups(tx, [...fresh])
+    const results: EventDecision[] = []
+    const eventRows: { source: string; id: string; fingerprint: string; at: string; decisions: RouteDecision[] }[] = []
+    const notifications: NotificationInsert[] = []
+    for (const i of items) {
+      if (!fresh.has(i)) {
+        // Decided before, or earlier in this batch (that decision is in `decided` by now).
+        results.push({ created: false, decisions: decided.get(eventKey(i)) ?? [] })
+        continue
+      }
+      const decisions = i.routes.map((route) => this.occurrence(groups, i, route, notifications))
+      decided.set(eventKey(i), decisions)
+      eventRows.push({ source: i.input.source, id: i.input.id, fingerprint: i.subject.fingerprint, at: iso(i.now), decisions })
+      results.push({ created: true, decisions })
+    }
+    if (eventRows.length > 0) await this.writeBatch(tx, eventRows, [...groups.values()].filter((g) => g.changed), notifications)
+    return results
+  }
+
+  /** Creates-or-locks the groups the events count into and returns their state (step 2 of decideBatch). */
+  private async lockGroups(tx: Queryable, items: readonly DecideItem[]): Promise<Map<string, GroupState>> {
+    const wanted = new Map<string, { route: string; key: string; fingerprint: string; at: string; subject: AlertSubject }>()
+    for (const i of items) {
+      const key = groupKey(i.subject)
+      for (const route of i.routes) {
+        const k = `${route.name}\u0000${key}`
+        if (!wanted.has(k)) wanted.set(k, { route: route.name, key, fingerprint: i.subject.fingerprint, at: iso(i.now), subject: i.subject })
+      }
+    }
+    const groups = new Map<string, GroupState>()
+    if (wanted.size === 0) return groups
+    const rows = [...wanted.values()].sort((a, b) => (a.route === b.route ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.route < b.route ? -1 : 1))
+    const locked = await tx.query<GroupRow & { route: string; group_key: string }>(
+      `INSERT INTO alert_groups AS g (route, group_key, fingerprint, status, first_seen, last_seen, occurrences, since_notified, last_notified_at, subject)
+       SELECT route, group_key, fingerprint, 'new', at, at, 0, 0, NULL, subject::jsonb
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY AS u(route, group_key, fingerprint, at, subject, ord)
+         ORDER BY ord
+       ON CONFLICT (route, group_key) DO UPDATE SET status = g.status
+       RETURNING route, group_key, status, first_seen, last_seen, occurrences, since_notified, last_notified_at`,
+      [rows.map((r) => r.route), rows.map((r) => r.key), rows.map((r) => r.fingerprint), rows.map((r) => r.at), rows.map((r) => JSON.stringify(r.subject))],
+      'alert-lock-groups',
+    )
+    for (const g of locked.rows) {
+      const k = `${g.route}\u0000${g.group_key}`
+      const w = wanted.get(k)
+      if (w === undefined) throw new Error('alert group upsert returned a group nobody asked for')
+      const firstSeen = ms(g.first_seen) ?? 0
+      groups.set(k, {
+        route: g.route,
+        key: g.group_key,
+        status: g.status,
+        firstSeen,
+        lastSeen: ms(g.last_seen) ?? firstSeen,
+        occurrences: Number(g.occurrences),
+        sinceNotified: Number(g.since_notified),
+        lastNotifiedAt: ms(g.last_notified_at),
+        // Every group here is counted into below, which writes the subject of its latest occurrence.
+        subject: w.subject,
+        changed: false,
+      })
+    }
+    if (groups.size !== wanted.size) throw new Error(`alert group upsert returned ${groups.size} rows for ${wanted.size} groups`)
+    return groups
+  }
+
+  /** Counts one occurrence into its route's group and decides whether to notify (step 3 of decideBatch). */
+  private occurrence(groups: Map<string, GroupState>, i: DecideItem, route: Route, notifications: NotificationInsert[]): RouteDecision {
+    const { subject, now } = i
+    const g = groups.get(`${route.name}\u0000${groupKey(subject)}`)
+    if (g === undefined) throw new Error('alert group was not locked')
+    const lastNotified = g.lastNotifiedAt
+    g.changed = true
+    g.subject = subject
     // A group that has been quiet for the whole window (or was resolved) is over: this is a new problem.
-    const fresh = g.status !== 'firing' || lastNotified === null || now - lastSeen >= route.groupWindowMs
+    const fresh = g.status !== 'firing' || lastNotified === null || now - g.lastSeen >= route.groupWindowMs
     let kind: AlertKind | null = null
-    let occurrences: number
     let since: AlertMessage['since'] = null
-    let groupStartedAt: number
     let reason: string | null = null
-    let update: () => Promise<unknown>
     if (fresh) {
       kind = 'firing'
-      occurrences = 1
-      groupStartedAt = now
-      update = () =>
-        tx.query(
-          `UPDATE alert_groups SET status = 'firing', first_seen = $3::timestamptz, last_seen = $3::timestamptz, occurrences = 1, since_notified = 0,
-             last_notified_at = $3::timestamptz, subject = $4::jsonb WHERE route = $1 AND group_key = $2`,
-          [route.name, key, iso(now), JSON.stringify(subject)],
-        )
+      g.status = 'firing'
+      g.firstSeen = now
+      g.lastSeen = now
+      g.occurrences = 1
+      g.sinceNotified = 0
+      g.lastNotifiedAt = now
     } else {
-      occurrences = Number(g.occurrences) + 1
-      groupStartedAt = ms(g.first_seen) ?? now
-      const sinceCount = Number(g.since_notified) + 1
+      g.occurrences += 1
+      g.lastSeen = Math.max(g.lastSeen, now)
+      const sinceCount = g.sinceNotified + 1
       if (now - lastNotified >= route.repeatIntervalMs) {
         kind = 'repeat'
         since = { occurrences: sinceCount, minutes: Math.max(1, Math.round((now - lastNotified) / 60_000)) }
+        g.sinceNotified = 0
+        g.lastNotifiedAt = now
       } else {
         reason = `grouped: same problem notified at ${iso(lastNotified)}, ${sinceCount} more occurrence${sinceCount === 1 ? '' : 's'} since`
+        g.sinceNotified = sinceCount
       }
-      const notifiedAt = iso(kind === null ? lastNotified : now)
-      const sinceNotified = kind === null ? sinceCount : 0
-      update = () =>
-        tx.query(
-          `UPDATE alert_groups SET last_seen = GREATEST(last_seen, $3::timestamptz), occurrences = $4, since_notified = $5,
-             last_notified_at = $6::timestamptz, subject = $7::jsonb WHERE route = $1 AND group_key = $2`,
-          [route.name, key, iso(now), occurrences, sinceNotified, notifiedAt, JSON.stringify(subject)],
-        )
     }
-    if (kind === null) return { decision: { route: route.name, action: 'suppress', kind: null, reason, occurrences, notifications: [] }, apply: update }
-    const notifications: { id: string; sink: string }[] = []
-    const messages: { id: string; sink: string; payload: OutboundMessage }[] = []
+    const occurrences = g.occurrences
+    if (kind === null) return { route: route.name, action: 'suppress', kind: null, reason, occurrences, notifications: [] }
+    const sent: { id: string; sink: string }[] = []
     for (const sink of route.sinks) {
-      const id = notificationId(input.source, input.id, route.name, sink)
-      messages.push({ id, sink, payload: build({ id, kind, route, subject, occurrences, since, groupStartedAt: iso(groupStartedAt), quietMinutes: null }) })
-      notifications.push({ id, sink })
+      const id = notificationId(i.input.source, i.input.id, route.name, sink)
+      const payload = i.build({ id, kind, route, subject, occurrences, since, groupStartedAt: iso(g.firstSeen), quietMinutes: null })
+      notifications.push({ id, sink, route: route.name, fingerprint: subject.fingerprint, kind, payload, at: now })
+      sent.push({ id, sink })
     }
-    const notified = kind
-    return {
-      decision: { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications },
-      apply: async () => {
-        await update()
-        for (const m of messages) await this.insertNotification(tx, { id: m.id, sink: m.sink, route: route.name, fingerprint: subject.fingerprint, kind: notified, payload: m.payload }, now)
-      },
-    }
+    return { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications: sent }
+  }
+
+  /** Step 4 of decideBatch: the event rows, the groups' new state and the notifications, in one statement. */
+  private async writeBatch(
+    tx: Queryable,
+    events: readonly { source: string; id: string; fingerprint: string; at: string; decisions: RouteDecision[] }[],
+    groups: readonly GroupState[],
+    notifications: readonly NotificationInsert[],
+  ): Promise<void> {
+    const r = await tx.query<{ events: string | number }>(
+      `WITH ev AS (
+         INSERT INTO alert_events (source, id, fingerprint, received_at, decisions)
+         SELECT source, id, fingerprint, at, decisions
+           FROM ROWS FROM (unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]), jsonb_array_elements($5::jsonb)) AS u(source, id, fingerprint, at, decisions)
+         ON CONFLICT (source, id) DO NOTHING RETURNING 1
+       ), grp AS (
+         UPDATE alert_groups AS g SET status = u.status, first_seen = u.first_seen, last_seen = u.last_seen, occurrences = u.occurrences,
+           since_notified = u.since_notified, last_notified_at = u.last_notified_at, subject = u.subject
+           FROM ROWS FROM (unnest($6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[], $13::timestamptz[]),
+             jsonb_array_elements($14::jsonb)) AS u(route, group_key, status, first_seen, last_seen, occurrences, since_notified, last_notified_at, subject)
+          WHERE g.route = u.route AND g.group_key = u.group_key
+       ), note AS (
+         INSERT INTO alert_notifications (id, sink, route, fingerprint, kind, payload, status, created_at)
+         SELECT id, sink, route, fingerprint, kind, payload, 'pending', at
+           FROM ROWS FROM (unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[]), jsonb_array_elements($21::jsonb))
+             AS u(id, sink, route, fingerprint, kind, at, payload)
+         ON CONFLICT (id) DO NOTHING
+       )
+       SELECT count(*) AS events FROM ev`,
+      [
+        events.map((e) => e.source),
+        events.map((e) => e.id),
+        events.map((e) => e.fingerprint),
+        events.map((e) => e.at),
+        JSON.stringify(events.map((e) => e.decisions)),
+        groups.map((g) => g.route),
+        groups.map((g) => g.key),
+        groups.map((g) => g.status),
+        groups.map((g) => iso(g.firstSeen)),
+        groups.map((g) => iso(g.lastSeen)),
+        groups.map((g) => g.occurrences),
+        groups.map((g) => g.sinceNotified),
+        groups.map((g) => (g.lastNotifiedAt === null ? null : iso(g.lastNotifiedAt))),
+        JSON.stringify(groups.map((g) => g.subject)),
+        notifications.map((n) => n.id),
+        notifications.map((n) => n.sink),
+        notifications.map((n) => n.route),
+        notifications.map((n) => n.fingerprint),
+        notifications.map((n) => n.kind),
+        notifications.map((n) => iso(n.at)),
+        JSON.stringify(notifications.map((n) => n.payload)),
+      ],
+      'alert-write-decisions',
+    )
+    if (Number(r.rows[0]?.events ?? 0) !== events.length) throw new Raced()
   }
 
   private async insertNotification(tx: Queryable, n: { id: string; sink: string; route: string; fingerprint: string; kind: string; payload: OutboundMessage }, now: number): Promise<void> {

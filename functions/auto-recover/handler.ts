@@ -219,14 +219,17 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   }
 
   const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
-  const finish = async (decision: Decision, locked?: (reply: CloudEventV1) => Promise<void>): Promise<CloudEventV1> => {
-    const reply = toRecoveryEvent(event, input, decision, { mode: deps.mode, offline, time })
-    let stored = reply
-    if (locked !== undefined) await locked(reply)
-    else stored = await state.recordDecision(event.source, event.id, reply, now)
-    if (stored !== reply) return stored // a concurrent delivery (or, offline, an earlier one) decided first
+  // Counted and logged once the decision is committed (work under a target's lock may run twice on PGlite,
+  // shared/batch.ts, and a rolled-back decision was never taken).
+  const announce = (decision: Decision): void => {
     metrics.actions.inc({ action, outcome: decision.outcome, reason: decision.reason })
     ctx.log.info({ action, outcome: decision.outcome, reason: decision.reason, target: decision.target, mode: deps.mode, offline }, 'recovery decision')
+  }
+  const finish = async (decision: Decision): Promise<CloudEventV1> => {
+    const reply = toRecoveryEvent(event, input, decision, { mode: deps.mode, offline, time })
+    const stored = await state.recordDecision(event.source, event.id, reply, now)
+    if (stored !== reply) return stored // a concurrent delivery (or, offline, an earlier one) decided first
+    announce(decision)
     return reply
   }
 
@@ -273,14 +276,28 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
 
   const target: TargetRef = resolved?.target ?? eventTarget
   const key = targetKey(input.cluster, target)
-  const reply = await state.withTarget(key, async (locked) => {
+  // Offline (no Kubernetes call under the lock): what the decision below reads, so that on the embedded
+  // database decisions arriving together can be taken together (state.ts offlineBatch).
+  const offlineScope = {
+    source: event.source,
+    id: event.id,
+    mode: budgetMode,
+    targetSince: new Date(nowMs - policy.targetBudget.windowSeconds * 1000),
+    globalSince: new Date(nowMs - policy.globalBudget.windowSeconds * 1000),
+  }
+  const { reply, decided } = await state.withTarget(key, async (locked): Promise<{ reply: CloudEventV1; decided?: Decision }> => {
     const tb = policy.targetBudget
     const gb = policy.globalBudget
     // The clock is read again under the lock: another replica may have acted while we waited for it.
     const lockedMs = Math.max(nowMs, deps.now())
     const { decision: again, history } = await locked.decisionAndHistory(event.source, event.id, key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
-    if (again !== undefined) return again
-    const commit = (decision: Decision): Promise<CloudEventV1> => finish({ ...decision, optIn }, (r) => locked.recordDecision(event.source, event.id, r, now))
+    if (again !== undefined) return { reply: again }
+    const commit = async (taken: Decision): Promise<{ reply: CloudEventV1; decided: Decision }> => {
+      const decision = { ...taken, optIn }
+      const r = toRecoveryEvent(event, input, decision, { mode: deps.mode, offline, time })
+      await locked.recordDecision(event.source, event.id, r, now)
+      return { reply: r, decided: decision }
+    }
     const targetView = { used: history.targetAttempts, max: tb.max, windowSeconds: tb.windowSeconds }
     if (policy.cooldownSeconds > 0 && history.lastAttemptAt !== undefined && lockedMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
       const until = new Date(history.lastAttemptAt.getTime() + policy.cooldownSeconds * 1000).toISOString()
@@ -318,7 +335,8 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       ...decision,
       budget: { target: { ...targetView, used: targetView.used + 1 }, global: { ...globalView, used: globalUsed + 1 } },
     })
-  }, change === undefined)
+  }, change === undefined ? offlineScope : undefined)
+  if (decided !== undefined) announce(decided)
   return audit(ctx, cluster, reply, resolved)
 }
 

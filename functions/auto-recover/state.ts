@@ -8,7 +8,7 @@
 // replica cannot leave it held (its connection, and with it the lock, goes away).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { dbError, migrate } from '../../shared/db.js'
-import { transactionBatcher } from '../../shared/batch.js'
+import { itemBatcher } from '../../shared/batch.js'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 
 // Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
@@ -70,17 +70,29 @@ export interface LockedState {
   recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<void>
 }
 
+/** What an offline decision reads, known before it runs (RecoveryState.withTarget). */
+export interface OfflineScope {
+  readonly source: string
+  readonly id: string
+  /** The budget mode its history and global count are read in. */
+  readonly mode: string
+  /** Lower bounds of the `since` it passes to decisionAndHistory and globalAttempts. */
+  readonly targetSince: Date
+  readonly globalSince: Date
+}
+
 export interface RecoveryState {
   decision(source: string, id: string): Promise<CloudEventV1 | undefined>
   /** Stores a decision taken without the lock (gates that need no history); first writer wins: returns `reply` itself when it was stored, else the stored one. */
   recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<CloudEventV1>
   countGlobal(mode: string, since: Date): Promise<number>
   /**
-   * Runs `fn` holding the target's lock; everything it records commits together. `contained`: fn does
-   * nothing outside the database (no Kubernetes call), so on PGlite it may share a transaction with other
-   * targets' work (shared/batch.ts); the promise still settles after the commit.
+   * Runs `fn` holding the target's lock; everything it records commits together. With `offline`, fn does
+   * nothing outside the database (no Kubernetes call, no metric, no log) and reads only what the scope
+   * names, so on PGlite decisions arriving together are taken together (offlineBatch below); the promise
+   * still settles after the commit.
    */
-  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>, contained?: boolean): Promise<T>
+  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>, offline?: OfflineScope): Promise<T>
   close(): Promise<void>
 }
 
@@ -141,6 +153,143 @@ export async function prepareRecoveryState(db: Database, now: Date = new Date())
   }
 }
 
+interface OfflineItem {
+  readonly target: string
+  readonly scope: OfflineScope
+  readonly fn: (state: LockedState) => Promise<unknown>
+}
+
+const epochMs = (v: number | string | null): number | undefined => (v === null ? undefined : Number(v))
+const EPOCH_MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`
+
+/**
+ * Offline decisions arriving together on PGlite, taken in one transaction with four statements whatever
+ * their number: what they can read is loaded first (their stored decisions, the attempts on their targets
+ * and in the global window), each decision then runs in arrival order against that state in memory (a
+ * later one sees what an earlier one recorded, as if each had held the lock in turn), and what they
+ * recorded is written at the end in one statement. PGlite runs one transaction at a time, so nothing can
+ * change the state underneath. A failure fails the whole batch (nothing is stored; the broker redelivers).
+ */
+async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promise<unknown[]> {
+  const key2 = (a: string, b: string): string => `${a}\u0000${b}`
+  const decisions = new Map<string, CloudEventV1>()
+  const targets = new Map<string, { floor: number; last: number | undefined; recent: number[] }>()
+  const globals = new Map<string, { floor: number; recent: number[] }>()
+  for (const { target, scope } of items) {
+    const t = targets.get(key2(target, scope.mode))
+    if (t === undefined || scope.targetSince.getTime() < t.floor) targets.set(key2(target, scope.mode), { floor: scope.targetSince.getTime(), last: undefined, recent: [] })
+    const g = globals.get(scope.mode)
+    if (g === undefined || scope.globalSince.getTime() < g.floor) globals.set(scope.mode, { floor: scope.globalSince.getTime(), recent: [] })
+  }
+  const stored = await tx.query<{ event_source: string; event_id: string; reply: CloudEventV1 | string }>(
+    'SELECT d.event_source, d.event_id, d.reply FROM recovery_decisions d JOIN unnest($1::text[], $2::text[]) AS u(source, id) ON d.event_source = u.source AND d.event_id = u.id',
+    [items.map((i) => i.scope.source), items.map((i) => i.scope.id)],
+  )
+  for (const r of stored.rows) {
+    const reply = parseReply(r.reply)
+    if (reply !== undefined) decisions.set(key2(r.event_source, r.event_id), reply)
+  }
+  const wanted = [...targets.entries()].map(([k, v]) => ({ k, target: k.slice(0, k.indexOf('\u0000')), mode: k.slice(k.indexOf('\u0000') + 1), since: new Date(v.floor).toISOString() }))
+  const history = await tx.query<{ target: string; mode: string; last: number | string | null; recent: (number | string)[] | null }>(
+    `SELECT u.target, u.mode, max(${EPOCH_MS('a.attempted_at')}) AS last,
+            array_agg(${EPOCH_MS('a.attempted_at')}) FILTER (WHERE a.attempted_at > u.since) AS recent
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(target, mode, since)
+       LEFT JOIN recovery_attempts a ON a.target = u.target AND a.mode = u.mode
+      GROUP BY u.target, u.mode`,
+    [wanted.map((w) => w.target), wanted.map((w) => w.mode), wanted.map((w) => w.since)],
+  )
+  for (const r of history.rows) {
+    const t = targets.get(key2(r.target, r.mode))
+    if (t === undefined) continue
+    t.last = epochMs(r.last)
+    t.recent = (r.recent ?? []).map(Number)
+  }
+  const modes = [...globals.entries()]
+  const global = await tx.query<{ mode: string; recent: (number | string)[] | null }>(
+    `SELECT u.mode, array_agg(${EPOCH_MS('a.attempted_at')}) FILTER (WHERE a.attempted_at IS NOT NULL) AS recent
+       FROM unnest($1::text[], $2::timestamptz[]) AS u(mode, since)
+       LEFT JOIN recovery_attempts a ON a.mode = u.mode AND a.attempted_at > u.since
+      GROUP BY u.mode`,
+    [modes.map(([m]) => m), modes.map(([, g]) => new Date(g.floor).toISOString())],
+  )
+  for (const r of global.rows) {
+    const g = globals.get(r.mode)
+    if (g !== undefined) g.recent = (r.recent ?? []).map(Number)
+  }
+
+  const attempts: Attempt[] = []
+  const replies: { source: string; id: string; reply: CloudEventV1; at: Date }[] = []
+  const outOfScope = (what: string): Error => new Error(`offline recovery decision read ${what} outside its scope`)
+  const results: unknown[] = []
+  for (const item of items) {
+    results.push(
+      await item.fn({
+        decisionAndHistory: (source, id, target, mode, since) => {
+          const t = targets.get(key2(target, mode))
+          if (t === undefined || since.getTime() < t.floor) return Promise.reject(outOfScope(`the history of ${target}`))
+          const after = since.getTime()
+          return Promise.resolve({
+            decision: decisions.get(key2(source, id)),
+            history: { targetAttempts: t.recent.filter((at) => at > after).length, lastAttemptAt: t.last === undefined ? undefined : new Date(t.last) },
+          })
+        },
+        globalAttempts: (mode, since) => {
+          const g = globals.get(mode)
+          if (g === undefined || since.getTime() < g.floor) return Promise.reject(outOfScope('the global window'))
+          const after = since.getTime()
+          return Promise.resolve(g.recent.filter((at) => at > after).length)
+        },
+        recordAttempt: (a) => {
+          attempts.push(a)
+          const at = a.at.getTime()
+          const t = targets.get(key2(a.target, a.mode))
+          if (t !== undefined) {
+            t.recent.push(at)
+            t.last = t.last === undefined ? at : Math.max(t.last, at)
+          }
+          globals.get(a.mode)?.recent.push(at)
+          return Promise.resolve()
+        },
+        recordDecision: (source, id, reply, at) => {
+          const k = key2(source, id)
+          // First writer wins, as ON CONFLICT DO NOTHING does.
+          if (!decisions.has(k)) {
+            decisions.set(k, reply)
+            replies.push({ source, id, reply, at })
+          }
+          return Promise.resolve()
+        },
+      }),
+    )
+  }
+  if (attempts.length > 0 || replies.length > 0) {
+    await tx.query(
+      `WITH attempt AS (
+         INSERT INTO recovery_attempts (${ATTEMPT_COLUMNS})
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+       )
+       INSERT INTO recovery_decisions (event_source, event_id, reply, decided_at)
+       SELECT source, id, reply, at FROM ROWS FROM (unnest($9::text[], $10::text[], $11::timestamptz[]), jsonb_array_elements($12::jsonb)) AS u(source, id, at, reply)
+       ON CONFLICT DO NOTHING`,
+      [
+        attempts.map((a) => a.target),
+        attempts.map((a) => a.fingerprint),
+        attempts.map((a) => a.action),
+        attempts.map((a) => a.mode),
+        attempts.map((a) => a.outcome),
+        attempts.map((a) => a.at.toISOString()),
+        attempts.map((a) => a.event.source),
+        attempts.map((a) => a.event.id),
+        replies.map((r) => r.source),
+        replies.map((r) => r.id),
+        replies.map((r) => r.at.toISOString()),
+        JSON.stringify(replies.map((r) => r.reply)),
+      ],
+    )
+  }
+  return results
+}
+
 export async function openRecoveryState(db: Database, now: Date = new Date()): Promise<RecoveryState> {
   await prepareRecoveryState(db, now)
   return recoveryState(db)
@@ -148,7 +297,11 @@ export async function openRecoveryState(db: Database, now: Date = new Date()): P
 
 /** The state over a database that is already prepared (or a lazy one that prepares itself on first use). */
 export function recoveryState(db: Database): RecoveryState {
-  const batcher = db.kind === 'pglite' ? transactionBatcher(db) : undefined
+  const batcher = db.kind === 'pglite' ? itemBatcher<OfflineItem, unknown>((items) => db.transaction((tx) => offlineBatch(tx, items))) : undefined
+  // Advisory locks serialize replicas sharing a PostgreSQL database. PGlite is owned by one process and runs
+  // its transactions strictly one after another (a plain query waits for an open transaction too), so there
+  // the lock could never be contended and would only cost a statement.
+  const locks = db.kind !== 'pglite'
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn()
@@ -164,9 +317,12 @@ export function recoveryState(db: Database): RecoveryState {
         return (await findDecision(db, source, id)) ?? reply
       }),
     countGlobal: (mode, since) => guard('counting attempts', () => countAttempts(db, mode, since)),
-    withTarget: (target, fn, contained = false) =>
-      guard('holding a target lock', () => (contained && batcher !== undefined ? batcher.run.bind(batcher) : db.transaction.bind(db))(async (tx: Queryable) => {
-        await guard('locking a target', () => tx.query(LOCK, [`kube-reflex-recovery:${target}`]))
+    withTarget: <T>(target: string, fn: (state: LockedState) => Promise<T>, offline?: OfflineScope): Promise<T> =>
+      offline !== undefined && batcher !== undefined
+        ? guard('recording offline decisions', async () => (await batcher.add({ target, scope: offline, fn })) as T)
+        : guard('holding a target lock', () => db.transaction(async (tx: Queryable) => {
+        // On PGlite (one process, one connection) transactions already run one at a time: no lock to take.
+        if (locks) await guard('locking a target', () => tx.query(LOCK, [`kube-reflex-recovery:${target}`]))
         // An attempt is written together with the decision that follows it (one statement instead of two).
         let attempt: Attempt | undefined
         const flushAttempt = async (): Promise<void> => {
@@ -188,7 +344,7 @@ export function recoveryState(db: Database): RecoveryState {
             }),
           globalAttempts: (mode, since) =>
             guard('counting attempts', async () => {
-              await tx.query(LOCK, ['kube-reflex-recovery:global'])
+              if (locks) await tx.query(LOCK, ['kube-reflex-recovery:global'])
               return countAttempts(tx, mode, since)
             }),
           recordAttempt: (a) => {

@@ -92,3 +92,48 @@ void t.test('two instances on one PostgreSQL server never exceed the budget toge
   const cluster = crashing()
   t.equal(await decide(b, cluster), 'TARGET_BUDGET_EXHAUSTED', 'replica b sees what replica a spent')
 })
+
+// Offline decisions (no cluster configured: `dev`, replay) that arrive together are taken together on the
+// embedded database (state.ts offlineBatch: reads loaded once, decisions in arrival order in memory, one
+// write). The guardrails must come out exactly as one transaction per decision gives them on PostgreSQL.
+const OFFLINE_POLICY = 'optIn: { namespaces: [shop] }\ncooldownSeconds: 0\ntargetBudget: { max: 2, windowSeconds: 3600 }\nglobalBudget: { max: 3, windowSeconds: 3600 }'
+
+async function offlineBurst(state: RecoveryState): Promise<string[]> {
+  const deps = makeDeps(state, { mode: 'enforce', policyYaml: OFFLINE_POLICY })
+  const web = [classifiedEvent(), classifiedEvent(), classifiedEvent()]
+  const api = [classifiedEvent({ workload: { kind: 'Deployment', name: 'api' } }), classifiedEvent({ workload: { kind: 'Deployment', name: 'api' } })]
+  const again = web[0]
+  if (again === undefined) throw new Error('no event')
+  // In one turn: three for web (budget 2), two for api (global budget 3 across both), and a redelivery.
+  const replies = await Promise.all([...web, ...api, again].map((e) => handle(e, ctxOf(deps))))
+  return replies.map((r) => `${String(dataOf(r).target && (dataOf(r).target as { name: string }).name)}:${String(dataOf(r).reason)}`)
+}
+
+const EXPECTED_BURST = ['web:ACTION_OFFLINE', 'web:ACTION_OFFLINE', 'web:TARGET_BUDGET_EXHAUSTED', 'api:ACTION_OFFLINE', 'api:GLOBAL_BUDGET_EXHAUSTED', 'web:ACTION_OFFLINE']
+
+void t.test('offline decisions arriving together keep every guardrail (embedded database, one batch)', async (t) => {
+  useCluster(`offline-pglite-${process.pid}`)
+  const state = await openRecoveryState(await openDatabase({ dataDir: t.testdir() }))
+  t.teardown(() => state.close())
+  t.same(await offlineBurst(state), EXPECTED_BURST, 'budgets counted in arrival order; the redelivery gets the first answer')
+  // What the batch wrote is what the next decisions read (and a restart would): both budgets are spent.
+  const deps = makeDeps(state, { mode: 'enforce', policyYaml: OFFLINE_POLICY })
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(deps))), { reason: 'TARGET_BUDGET_EXHAUSTED' })
+  t.match(dataOf(await handle(classifiedEvent({ workload: { kind: 'Deployment', name: 'db' } }), ctxOf(deps))), { reason: 'GLOBAL_BUDGET_EXHAUSTED' })
+  t.equal(await state.countGlobal('offline', new Date(Date.now() - 3600_000)), 3, 'three attempts stored')
+})
+
+void t.test('the same burst on PostgreSQL (one transaction per decision) spends the same budgets', async (t) => {
+  const url = await isolatedDatabaseUrl(t)
+  useCluster(`offline-pg-${process.pid}-${Date.now()}`)
+  const state = await openRecoveryState(await openDatabase({ databaseUrl: url }))
+  t.teardown(() => state.close())
+  const got = await offlineBurst(state)
+  // Concurrent transactions on PostgreSQL take the locks in whatever order they reach them, so which events
+  // get the budget varies there; what is spent does not.
+  const first = got.slice(0, 5)
+  t.equal(first.filter((r) => r.endsWith(':ACTION_OFFLINE')).length, 3, `the global budget, exactly: ${got.join(', ')}`)
+  t.ok(first.filter((r) => r === 'web:ACTION_OFFLINE').length <= 2, 'never over the target budget')
+  t.equal(got[5], got[0], 'the redelivery gets the first answer')
+  t.equal(await state.countGlobal('offline', new Date(Date.now() - 3600_000)), 3, 'three attempts stored')
+})
