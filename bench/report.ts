@@ -20,6 +20,8 @@ export interface SubjectResult {
 
 export interface DevResult {
   readonly status: 'measured' | 'not-measured' | 'failed'
+  /** What was replayed (bench/payloads devReplayObjects): `storm` (every input critical) or `mixed` (cluster-like). */
+  readonly workload: string
   readonly reason?: string
   readonly events?: number
   readonly eventsPerSecond?: Spread
@@ -192,20 +194,24 @@ export function renderChart(subjects: readonly SubjectResult[], scenario: string
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
 const range = (s: Spread | undefined, digits = 0): string => (s === undefined ? '—' : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`)
 
-export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ratios: readonly Ratio[]; dev: DevResult; scenarios: readonly string[]; soak: SoakResult | { status: 'not-measured'; reason: string } }): string {
+export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ratios: readonly Ratio[]; dev: DevResult; devMixed: DevResult; scenarios: readonly string[]; soak: SoakResult | { status: 'not-measured'; reason: string } }): string {
   const lines: string[] = []
   lines.push('| target | ratio | value | target | met |', '|---|---|---|---|---|')
   for (const r of results.ratios) {
     lines.push(`| ${r.measure} | ${r.numerator} ÷ ${r.denominator} | ${r.status === 'measured' ? `${fmt(r.value ?? undefined, 2)}×` : `pending — ${r.reason ?? ''}`} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`)
   }
-  const dev = results.dev
-  lines.push(`| \`kube-reflex dev\` end to end (replay) | events/s | ${dev.status === 'measured' ? fmt(dev.eventsPerSecond?.median) : `pending — ${dev.reason ?? ''}`} | ≥ 5,000 events/s | ${dev.status === 'measured' && dev.eventsPerSecond !== undefined ? (dev.eventsPerSecond.median >= 5000 ? 'yes' : '**no**') : '—'} |`)
-  const paced = dev.paced
-  if (paced?.status === 'measured' && paced.p99Ms !== undefined) {
-    lines.push(`| p99 input→stored at ${fmt(paced.rate)} events/s (${fmt(paced.events)} events; p50 ${fmt(paced.p50Ms, 1)} ms; achieved ${fmt(paced.achievedRate)} events/s) | ms | ${fmt(paced.p99Ms, 1)} | ≤ 100 ms | ${paced.p99Ms <= 100 ? 'yes' : '**no**'} |`)
-  } else {
-    lines.push(`| p99 input→stored at 500 events/s | ms | pending — ${paced?.reason ?? (dev.status === 'measured' ? 'not measured' : (dev.reason ?? dev.status))} | ≤ 100 ms | — |`)
+  const WORKLOAD: Record<string, string> = { storm: 'storm: every input critical', mixed: 'mixed: 80 % info, 15 % warning, 5 % critical' }
+  for (const dev of [results.dev, results.devMixed]) {
+    const w = WORKLOAD[dev.workload] ?? dev.workload
+    lines.push(`| \`kube-reflex dev\` end to end (replay; ${w}) | events/s | ${dev.status === 'measured' ? fmt(dev.eventsPerSecond?.median) : `pending — ${dev.reason ?? ''}`} | ≥ 5,000 events/s | ${dev.status === 'measured' && dev.eventsPerSecond !== undefined ? (dev.eventsPerSecond.median >= 5000 ? 'yes' : '**no**') : '—'} |`)
+    const paced = dev.paced
+    if (paced?.status === 'measured' && paced.p99Ms !== undefined) {
+      lines.push(`| p99 input→stored at ${fmt(paced.rate)} events/s (${w}; ${fmt(paced.events)} events; p50 ${fmt(paced.p50Ms, 1)} ms; achieved ${fmt(paced.achievedRate)} events/s) | ms | ${fmt(paced.p99Ms, 1)} | ≤ 100 ms | ${paced.p99Ms <= 100 ? 'yes' : '**no**'} |`)
+    } else {
+      lines.push(`| p99 input→stored at 500 events/s (${w}) | ms | pending — ${paced?.reason ?? (dev.status === 'measured' ? 'not measured' : (dev.reason ?? dev.status))} | ≤ 100 ms | — |`)
+    }
   }
+  const dev = results.dev
   if (dev.soak !== undefined) {
     const ds = dev.soak
     if ('ratio' in ds) lines.push(`| memory under sustained load (\`kube-reflex dev\` RSS after ${ds.events.map((e) => e.toLocaleString('en-US')).join(' / ')} events: ${ds.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | ${fmt(ds.ratio, 2)}× | ≤ 1.10× | ${ds.ratio <= 1.1 ? 'yes' : '**no**'} |`)

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { spawn } from 'node:child_process'
 import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
-import { apiServerEvent, crashLoopPod, coreV1Event, inputPayloads, toRequest, type Payload } from './payloads/index.js'
+import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
 import { killAll, memoryOf, runToEnd } from './process.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
@@ -111,17 +111,13 @@ async function startSink(): Promise<{ server: Server; url: string }> {
 }
 
 /** `kube-reflex dev --replay FILE --once --json`: events/s from the difference of a large and a 1-event replay. */
-async function measureDev(ctx: SubjectContext): Promise<DevResult> {
+async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps: readonly number[]): Promise<DevResult> {
   const bin = join(ctx.dist, 'cli', 'bin.js')
   const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
-  if (help.code !== 0) return { status: 'not-measured', reason: 'not measured: `kube-reflex dev` missing' }
-  // 50 workloads (the bench Pod and Event renamed), alternating Pod updates and Events: a storm across a
-  // cluster rather than one workload repeated, so alert cooldowns and recovery budgets see several problems.
-  const WORKLOADS = 50
-  const renamed = (o: Record<string, unknown>, k: number): Record<string, unknown> => JSON.parse(JSON.stringify(o).replaceAll('checkout', `svc${k}`)) as Record<string, unknown>
-  const objects = Array.from({ length: WORKLOADS }, (_, k) => [renamed(crashLoopPod(), k), renamed(coreV1Event(), k)]).flat()
+  if (help.code !== 0) return { status: 'not-measured', workload, reason: 'not measured: `kube-reflex dev` missing' }
+  const objects = devReplayObjects(workload)
   const file = (n: number): string => {
-    const path = join(tmpdir(), `kube-reflex-bench-replay-${n}-${process.pid}.ndjson`)
+    const path = join(tmpdir(), `kube-reflex-bench-replay-${workload}-${n}-${process.pid}.ndjson`)
     const lines: string[] = []
     for (let i = 0; i < n; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
     writeFileSync(path, lines.join('\n') + '\n')
@@ -153,7 +149,7 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
       rates.push((events - 1) / (Math.max(1, many.ms - base.ms) / 1000))
     }
   } catch (err) {
-    return { status: 'failed', reason: (err as Error).message }
+    return { status: 'failed', workload, reason: (err as Error).message }
   }
   // Paced: the replay at a fixed rate; dev's own summary gives input→stored latency (inputToStoredMs).
   let paced: PacedDevResult
@@ -170,9 +166,9 @@ async function measureDev(ctx: SubjectContext): Promise<DevResult> {
   } catch (err) {
     paced = { status: 'failed', reason: (err as Error).message, rate: devRate, events: pacedN }
   }
-  log(`dev paced ${devRate}/s: ${paced.status === 'measured' ? `p50 ${String(paced.p50Ms)} ms, p99 ${String(paced.p99Ms)} ms, achieved ${Math.round(paced.achievedRate ?? 0)} events/s` : (paced.reason ?? '')}`)
-  const soakResult = devSoakSteps.length === 0 ? undefined : await soakDev(ctx, file(Math.max(...devSoakSteps)), devSoakSteps)
-  return { status: 'measured', events, eventsPerSecond: spread(rates), summary, paced, ...(soakResult === undefined ? {} : { soak: soakResult }) }
+  log(`dev (${workload}) paced ${devRate}/s: ${paced.status === 'measured' ? `p50 ${String(paced.p50Ms)} ms, p99 ${String(paced.p99Ms)} ms, achieved ${Math.round(paced.achievedRate ?? 0)} events/s` : (paced.reason ?? '')}`)
+  const soakResult = soakSteps.length === 0 ? undefined : await soakDev(ctx, file(Math.max(...soakSteps)), soakSteps)
+  return { status: 'measured', workload, events, eventsPerSecond: spread(rates), summary, paced, ...(soakResult === undefined ? {} : { soak: soakResult }) }
 }
 
 /**
@@ -298,7 +294,10 @@ async function main(): Promise<number> {
     }
   }
   for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id)))
-  const dev = only === undefined || only.includes('dev') ? await measureDev(ctx) : { status: 'not-measured' as const, reason: 'not selected (--only)' }
+  // The worst case (every input a critical problem) and a cluster-like mix, side by side; the soak replays the storm.
+  const devSelected = only === undefined || only.includes('dev')
+  const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
+  const devMixed: DevResult = devSelected ? await measureDev(ctx, 'mixed', []) : { status: 'not-measured', workload: 'mixed', reason: 'not selected (--only)' }
   // Memory under sustained load (opt-in, long): classify's RSS after each cumulative number of events.
   let soakResult: SoakResult | { status: 'not-measured'; reason: string } = { status: 'not-measured', reason: 'not measured: pass --soak 100000,1000000 (long run)' }
   const classifySubject = runnable.find((s) => s.id === 'classify')
@@ -308,7 +307,7 @@ async function main(): Promise<number> {
     soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
     log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
   }
-  log(`dev: ${dev.status === 'measured' ? `${Math.round(dev.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}` : (dev.reason ?? dev.status)}`)
+  for (const d of [dev, devMixed]) log(`dev (${d.workload}): ${d.status === 'measured' ? `${Math.round(d.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}` : (d.reason ?? d.status)}`)
   sink.server.close()
 
   const subjectResults = subjects.map((s) => results.get(s.id)).filter((r): r is SubjectResult => r !== undefined)
@@ -340,6 +339,7 @@ async function main(): Promise<number> {
     subjects: subjectResults,
     ratios,
     dev,
+    devMixed,
     soak: soakResult,
   }
   mkdirSync(outDir, { recursive: true })
@@ -351,7 +351,7 @@ async function main(): Promise<number> {
   mkdirSync(dirname(chartPath), { recursive: true })
   const caption = `${results_.command} · ${startedAt.toISOString().slice(0, 16)}Z · ${machine.cpus}× ${machine.cpuModel} · Node ${machine.node} · ${settings.reps} reps × ${settings.durationSec}s, ${settings.connections} connections`
   writeFileSync(chartPath, renderChart(subjectResults, 'pod-binary', caption))
-  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, scenarios, soak: soakResult })
+  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, devMixed, scenarios, soak: soakResult })
   if (docsPath !== undefined && existsSync(docsPath)) {
     const doc = readFileSync(docsPath, 'utf8')
     const startMark = '<!-- bench:results:start -->'

@@ -171,6 +171,38 @@ export function materialize(p: Payload, id: string): { headers: Record<string, s
   return { headers, body: p.body.split(ID_PLACEHOLDER).join(id) }
 }
 
+/** A renamed copy of a payload object: workload `checkout` becomes `svc<k>` (a cluster of k workloads). */
+function renamed(o: Record<string, unknown>, k: number): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(o).replaceAll('checkout', `svc${k}`)) as Record<string, unknown>
+}
+
+function coreEvent(k: number, type: 'Normal' | 'Warning', reason: string, message: string): Record<string, unknown> {
+  return { ...renamed(coreV1Event(), k), type, reason, message }
+}
+
+const NORMAL_REASONS = ['Scheduled', 'Pulling', 'Pulled', 'Created', 'Started', 'SuccessfulCreate', 'ScalingReplicaSet', 'Killing']
+
+export type DevWorkload = 'storm' | 'mixed'
+
+/**
+ * The objects `kube-reflex dev` replays in the bench, in order (the replay cycles through them), across 50
+ * workloads so that alert's groups and auto-recover's budgets see many problems:
+ *  - storm: the worst case — every input is a critical problem (a crash-looping Pod update or a BackOff
+ *    Event), so every input reaches alert (and its escalation) and auto-recover.
+ *  - mixed: what a cluster's event stream looks like — per 20 inputs of a workload, 16 Normal lifecycle
+ *    Events (Scheduled, Pulled, Started, … → info, stored only), 3 readiness-probe Warnings (→ warning:
+ *    alert, no remediation) and 1 critical problem (a crash-looping Pod or a BackOff Event).
+ */
+export function devReplayObjects(workload: DevWorkload): Record<string, unknown>[] {
+  const WORKLOADS = 50
+  if (workload === 'storm') return Array.from({ length: WORKLOADS }, (_, k) => [renamed(crashLoopPod(), k), renamed(coreV1Event(), k)]).flat()
+  return Array.from({ length: WORKLOADS }, (_, k) => [
+    ...Array.from({ length: 16 }, (_, i) => coreEvent(k, 'Normal', NORMAL_REASONS[i % NORMAL_REASONS.length] ?? 'Pulled', 'lifecycle step completed')),
+    ...Array.from({ length: 3 }, () => coreEvent(k, 'Warning', 'Unhealthy', 'Readiness probe failed: HTTP probe failed with statuscode: 503')),
+    k % 2 === 0 ? renamed(crashLoopPod(), k) : renamed(coreV1Event(), k),
+  ]).flat()
+}
+
 /** The input payloads every HTTP subject is measured with. */
 export function inputPayloads(): Payload[] {
   const event = apiServerEvent(coreV1Event(), 'add')

@@ -71,6 +71,8 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
     machine: { cpus: number; node: string }
     subjects: SubjectResult[]
     ratios: { id: string; status: string; value: number | null; met: boolean | null; reason?: string }[]
+    dev: { status: string; workload: string; eventsPerSecond?: { median: number }; summary?: { received: number; classified: Record<string, number> } }
+    devMixed: { status: string; workload: string; eventsPerSecond?: { median: number }; summary?: { received: number; classified: Record<string, number> } }
   }
   t.equal(results.schema, 'kube-reflex-bench/1')
   t.equal(results.mode, 'smoke')
@@ -118,6 +120,16 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
       t.ok((r.reason ?? '').length > 0, `${spec.id} says why`)
     }
   }
+  // `kube-reflex dev` end to end, both workloads: the storm is all critical, the mix mostly info.
+  for (const [d, workload] of [[results.dev, 'storm'], [results.devMixed, 'mixed']] as const) {
+    t.equal(d.workload, workload)
+    t.equal(d.status, 'measured', `dev ${workload} measured`)
+    t.ok((d.eventsPerSecond?.median ?? 0) > 0, `dev ${workload} events/s`)
+  }
+  const storm = results.dev.summary?.classified ?? {}
+  const mixed = results.devMixed.summary?.classified ?? {}
+  t.equal(storm.info ?? 0, 0, 'storm: no info input')
+  t.ok((mixed.info ?? 0) > (mixed.warning ?? 0) && (mixed.warning ?? 0) > (mixed.critical ?? 0) && (mixed.critical ?? 0) > 0, `mixed: info > warning > critical > 0 (${JSON.stringify(mixed)})`)
   const svg = readFileSync(chart, 'utf8')
   t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
   t.match(svg, /kube-reflex serve classify/)
