@@ -130,6 +130,7 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     return { ms: r.ms, stdout: r.stdout }
   }
   const small = file(1)
+  let baseline: { ms: number; stdout: string } | undefined
   const rates: number[] = []
   let summary: unknown
   let events = devEvents
@@ -138,12 +139,14 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     // a slow pipeline then still finishes in reasonable time, a fast one gets a long enough run.
     const trialN = Math.max(20, Math.min(500, Math.round(devEvents / 10)))
     const one = await run(small)
+    baseline = one
     const trial = await run(file(trialN))
     const trialRate = (trialN - 1) / (Math.max(1, trial.ms - one.ms) / 1000)
     events = Math.max(trialN, Math.min(devEvents, Math.round(trialRate * 10)))
     const big = file(events)
     for (let rep = 0; rep < settings.reps; rep++) {
-      const base = await run(small)
+      // A fresh 1-event baseline beside each measured replay (machine drift); the smoke pass reuses the first.
+      const base = smoke ? one : await run(small)
       const many = await run(big)
       summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
       rates.push((events - 1) / (Math.max(1, many.ms - base.ms) / 1000))
@@ -155,7 +158,7 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
   let paced: PacedDevResult
   const pacedN = Math.max(2, Math.round(devRate * devPacedSeconds))
   try {
-    const base = await run(small)
+    const base = smoke && baseline !== undefined ? baseline : await run(small)
     const r = await run(file(pacedN), ['--rate', String(devRate)])
     const s = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as { inputToStoredMs?: { p50: number; p99: number; max: number } } | null
     const l = s?.inputToStoredMs

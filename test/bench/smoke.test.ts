@@ -10,6 +10,9 @@ import { computeRatios, RATIO_SPECS, type SubjectResult } from '../../bench/repo
 import { spread } from '../../bench/harness.js'
 
 const root = resolve(import.meta.dirname, '..', '..')
+// The smoke run starts every subject and two `kube-reflex dev` workloads (each run creates an embedded
+// database): longer than .taprc's per-file 120 s on a loaded machine. On the root test this sets the file's.
+t.setTimeout(420_000)
 
 t.test('spread: median of odd and even samples, min and max', async (t) => {
   t.same({ ...spread([3, 1, 2]), samples: [] }, { median: 2, min: 1, max: 3, n: 3, samples: [] })
@@ -48,7 +51,7 @@ t.test('ratios: measured pairs get a value, a missing subject makes its ratios p
 })
 
 t.test('smoke run writes a well-formed result file and chart', async (t) => {
-  t.setTimeout(300_000)
+  t.setTimeout(400_000)
   if (!existsSync(join(root, 'dist', 'cli', 'bin.js'))) {
     const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' })
     t.equal(build.status, 0, 'build for the smoke run')
@@ -59,7 +62,7 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out, '--chart', chart], {
     cwd: root,
     encoding: 'utf8',
-    timeout: 280_000,
+    timeout: 390_000,
     env: { ...process.env, DATABASE_URL: '' },
   })
   t.equal(run.status, 0, `harness exit code (stderr: ${run.stderr.slice(-2000)})`)
