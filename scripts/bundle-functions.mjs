@@ -13,6 +13,7 @@
 // Needs `npm run build` first (the pre-parsed rules come from dist/). Usage:
 //   npm run bundle:functions [-- [--out=DIR] name ...]   (default: all four into dist/kn/)
 import { build } from 'esbuild'
+import { readFileSync } from 'node:fs'
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import process from 'node:process'
@@ -22,6 +23,45 @@ const FUNCTIONS = ['classify', 'alert', 'auto-recover', 'persist']
 // Loaded at run time from node_modules: files next to the package (wasm, css) or required lazily by name.
 const EXTERNAL = ['@electric-sql/pglite', 'yaml', 'uplot', 'pg-native']
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+// node-postgres picks its socket factory when pg/lib/stream.js is first required: on a runtime without
+// `navigator` (Node 20) it probes for Cloudflare Workers with `new Response(null, { cf: … })`, and that one
+// call makes Node load its bundled undici (fetch, WebSocket, http2, web streams): ≈ 8.5 MiB of idle RSS
+// for alert, auto-recover and persist on PostgreSQL, which never use fetch (issue 9). Node 22+ defines
+// `navigator`, so the probe returns early there. The functions only ever run on Node, so the bundle gets
+// a stream module with the Node branch only: the same exports (getStream → a net.Socket,
+// getSecureStream → tls.connect(options)) that pg would choose itself.
+const PG_NODE_STREAM = `'use strict'
+module.exports = {
+  getStream: () => new (require('net').Socket)(),
+  getSecureStream: (options) => require('tls').connect(options),
+}
+`
+const pgNodeStream = {
+  name: 'pg-node-stream',
+  setup(b) {
+    let replaced = false
+    b.onStart(() => {
+      replaced = false
+    })
+    // And refuse a bundle that contains pg but not the replacement (pg moved the file: the probe is back).
+    b.onEnd((result) => {
+      const pgInside = Object.keys(result.metafile?.inputs ?? {}).some((p) => /(^|[\\/])node_modules[\\/]pg[\\/]lib[\\/]/.test(p))
+      if (pgInside && !replaced) return { errors: [{ text: 'pg-node-stream: pg is bundled but pg/lib/stream.js was not replaced; review scripts/bundle-functions.mjs' }] }
+      return undefined
+    })
+    b.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+      // Refuse to build against a pg whose stream module no longer has this shape, rather than ship a
+      // replacement that silently diverges from it.
+      const original = readFileSync(args.path, 'utf8')
+      for (const needle of ['getStream', 'getSecureStream', 'isCloudflareRuntime', "require('net')", "require('tls')"]) {
+        if (!original.includes(needle)) throw new Error(`pg-node-stream: ${args.path} no longer contains ${needle}; review the replacement in scripts/bundle-functions.mjs`)
+      }
+      replaced = true
+      return { contents: PG_NODE_STREAM, loader: 'js' }
+    })
+  },
+}
 
 async function exists(p) {
   try {
@@ -52,6 +92,8 @@ async function bundleOne(name, rootPackage, outRoot) {
     sourcemap: 'linked',
     // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
     banner: { js: "import { createRequire as __krCreateRequire } from 'node:module'; const require = __krCreateRequire(import.meta.url);" },
+    plugins: [pgNodeStream],
+    metafile: true,
     logLevel: 'warning',
   })
   const assets = [
