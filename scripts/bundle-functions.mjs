@@ -63,6 +63,30 @@ const pgNodeStream = {
   },
 }
 
+// CommonJS dependencies bundled into ESM still call require() for Node built-ins, so chunks get a module-scoped
+// `require`. esbuild prepends a banner to every chunk, but createRequire() is not free: it turns the chunk's URL
+// into a path and computes its node_modules lookup paths, and ~25 chunks doing so at start-up made Node's own
+// path helpers (normalizeString, fileURLToPath) hot enough for V8's optimizing compiler, whose first run pages
+// in ≈ 3 MiB more of the node binary (issue 9: idle RSS). stripUnusedBanners() keeps it only where `require`
+// is mentioned (a chunk that never names it cannot use the binding).
+const REQUIRE_BANNER = "import { createRequire as __krCreateRequire } from 'node:module'; const require = __krCreateRequire(import.meta.url);"
+
+async function stripUnusedBanners(outputs) {
+  let stripped = 0
+  for (const file of outputs) {
+    if (!file.endsWith('.js')) continue
+    const text = await readFile(file, 'utf8')
+    const at = text.indexOf(REQUIRE_BANNER)
+    if (at < 0) continue
+    const rest = text.slice(0, at) + text.slice(at + REQUIRE_BANNER.length)
+    if (/\brequire\b/.test(rest)) continue
+    // The banner's line stays (empty), so the linked source map still lines up.
+    await writeFile(file, rest)
+    stripped++
+  }
+  return stripped
+}
+
 async function exists(p) {
   try {
     await stat(p)
@@ -76,7 +100,7 @@ async function bundleOne(name, rootPackage, outRoot) {
   const out = path.join(outRoot, name)
   await rm(out, { recursive: true, force: true })
   await mkdir(out, { recursive: true })
-  await build({
+  const result = await build({
     entryPoints: { index: path.join(repoRoot, 'cli', 'bin.ts') },
     outdir: out,
     bundle: true,
@@ -91,11 +115,12 @@ async function bundleOne(name, rootPackage, outRoot) {
     legalComments: 'linked',
     sourcemap: 'linked',
     // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
-    banner: { js: "import { createRequire as __krCreateRequire } from 'node:module'; const require = __krCreateRequire(import.meta.url);" },
+    banner: { js: REQUIRE_BANNER },
     plugins: [pgNodeStream],
     metafile: true,
     logLevel: 'warning',
   })
+  await stripUnusedBanners(Object.keys(result.metafile.outputs).map((f) => path.resolve(f)))
   const assets = [
     ['dist/functions/classify/rules', 'rules'],
     ['dist/functions/persist/migrations', 'migrations'],
