@@ -30,8 +30,9 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 
 // node-postgres picks its socket factory when pg/lib/stream.js is first required: on a runtime without
 // `navigator` (Node 20) it probes for Cloudflare Workers with `new Response(null, { cf: … })`, and that one
-// call makes Node load its bundled undici (fetch, WebSocket, http2, web streams): ≈ 8.5 MiB of idle RSS
-// for alert, auto-recover and persist on PostgreSQL, which never use fetch (issue 9). Node 22+ defines
+// call makes Node load its bundled undici (fetch, WebSocket, http2, web streams): ≈ 4 MiB of alert's idle RSS
+// on PostgreSQL (8.5 MiB on top of a bare node:http server), for alert, auto-recover and persist, which never
+// use fetch (issue 9). Node 22+ defines
 // `navigator`, so the probe returns early there. The functions only ever run on Node, so the bundle gets
 // a stream module with the Node branch only: the same exports (getStream → a net.Socket,
 // getSecureStream → tls.connect(options)) that pg would choose itself.
@@ -69,14 +70,12 @@ const pgNodeStream = {
 
 // CommonJS dependencies bundled into ESM still call require() for Node built-ins, so chunks get a module-scoped
 // `require`. esbuild prepends a banner to every chunk, but createRequire() is not free: it turns the chunk's URL
-// into a path and computes its node_modules lookup paths, and ~25 chunks doing so at start-up made Node's own
-// path helpers (normalizeString, fileURLToPath) hot enough for V8's optimizing compiler, whose first run pages
-// in ≈ 3 MiB more of the node binary (issue 9: idle RSS). stripUnusedBanners() keeps it only where `require`
-// is mentioned (a chunk that never names it cannot use the binding).
+// into a path and computes its node_modules lookup paths — start-up work in every chunk (≈ 0.4 MiB of alert's
+// idle RSS; it also feeds the path helpers that leanServe below keeps cold). stripUnusedBanners() keeps it
+// only where `require` is mentioned (a chunk that never names it cannot use the binding).
 const REQUIRE_BANNER = "import { createRequire as __krCreateRequire } from 'node:module'; const require = __krCreateRequire(import.meta.url);"
 
 async function stripUnusedBanners(outputs) {
-  let stripped = 0
   for (const file of outputs) {
     if (!file.endsWith('.js')) continue
     const text = await readFile(file, 'utf8')
@@ -86,9 +85,7 @@ async function stripUnusedBanners(outputs) {
     if (/\brequire\b/.test(rest)) continue
     // The banner's line stays (empty), so the linked source map still lines up.
     await writeFile(file, rest)
-    stripped++
   }
-  return stripped
 }
 
 // The start-up path of `serve <name>`. With splitting, esbuild cuts a chunk for every set of dynamic-import
