@@ -63,3 +63,34 @@ t.test('bundles start from their own directory and serve their function', { skip
   const events = (await (await fetch(`${persist}/api/v1/events`)).json()) as { items: unknown[] }
   t.equal(events.items.length, 1, 'the query API answers from the bundle')
 })
+
+t.test('index.js runs `serve <name>` from the lean bundle and every other command line from the full CLI', { skip: built ? false : 'dist/ not built: run `npm run build` first (npm test does)' }, async (t) => {
+  const outRoot = t.testdir()
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/bundle-functions.mjs'), `--out=${outRoot}`, 'alert'], { cwd: repoRoot, encoding: 'utf8' })
+  t.equal(r.status, 0, `bundler exits 0 (${r.stderr})`)
+  const dir = path.join(outRoot, 'alert')
+  const validate = spawnSync(process.execPath, ['index.js', 'validate', '--help'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  t.equal(validate.status, 0, 'another command works from the function directory')
+  t.match(validate.stdout, /Usage: kube-reflex validate/)
+  // Another function from alert's directory: the lean bundle cannot load classify, so answering proves the
+  // command line went to the full CLI (cli.js).
+  const child = spawn(process.execPath, ['index.js', 'serve', 'classify', '--port', '0', '--host', '127.0.0.1'], { cwd: dir, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    child.kill('SIGTERM')
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const onData = (d: Buffer): void => {
+      out += d.toString()
+      const m = /"port":(\d+)/.exec(out)
+      if (m !== null) resolve(`http://127.0.0.1:${m[1] ?? ''}`)
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`serve classify exited ${String(code)} before listening: ${out}`)))
+  })
+  const { headers, body } = toBinary(apiServerEvent(coreEvent({ reason: 'BackOff', message: 'Back-off restarting failed container app in pod web-7d4b9c8f5d-x2x9k_shop(1)', type: 'Warning' })))
+  const reply = await fetch(url, { method: 'POST', headers, body })
+  t.equal(reply.status, 200, "classify served from alert's directory")
+  t.equal(reply.headers.get('ce-category'), 'crashloop')
+})
