@@ -124,13 +124,17 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
 }
 // ---- end of in-process delivery types ----
 
+const EMPTY = Buffer.alloc(0)
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
+    // An event body usually arrives as one chunk: keep it as is, and make a list only for a second one.
+    let first: Buffer | undefined
+    let more: Buffer[] | undefined
     let size = 0
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
@@ -140,9 +144,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
         return
       }
-      chunks.push(chunk)
+      if (first === undefined) first = chunk
+      else (more ??= [first]).push(chunk)
     })
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)))
+    req.on('end', () => resolve(more !== undefined ? Buffer.concat(more, size) : (first ?? EMPTY)))
     req.on('error', reject)
   })
 }
@@ -225,10 +230,8 @@ export function createHost(options: HostOptions): Host {
         return
       }
       inFlight++
-      void handleEvent(fn, fnLog, req, res).finally(() => {
-        inFlight--
-        if (inFlight === 0) idle?.()
-      })
+      // handleEvent never rejects (its catch answers every failure) and counts itself out when done.
+      void handleEvent(fn, fnLog, req, res)
     }
     // Events always take the node:http path, also for functions with routes of their own (persist):
     // POST on the event path belongs to the event contract, a function's router never defines it.
@@ -299,12 +302,13 @@ export function createHost(options: HostOptions): Host {
       const event = parseHttpEvent(req.headers, body)
       type = event.type
       metrics.received.inc({ function: fn.name, type })
+      const receivedAt = Date.now()
       if (typeof event.time === 'string') {
-        const lag = (Date.now() - Date.parse(event.time)) / 1000
+        const lag = (receivedAt - Date.parse(event.time)) / 1000
         if (lag >= 0) metrics.lag.observe({ function: fn.name }, lag)
       }
       span = startEventSpan(fn.name, type, event.traceparent ?? req.headers.traceparent)
-      const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt: Date.now() })
+      const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt })
       if (reply === undefined) {
         outcome = 'ack'
         res.statusCode = 202
@@ -331,6 +335,8 @@ export function createHost(options: HostOptions): Host {
     } finally {
       if (span !== undefined) endEventSpan(span, failure === undefined ? undefined : { code: String(failure.code), status: failure.status })
       metrics.duration.observe({ function: fn.name, type, outcome }, (performance.now() - start) / 1000)
+      inFlight--
+      if (inFlight === 0) idle?.()
     }
   }
 
