@@ -301,11 +301,11 @@ export function createHost(options: HostOptions): Host {
       const body = req instanceof IncomingMessage ? await readBody(req, config.bodyLimitBytes) : req.body
       const event = parseHttpEvent(req.headers, body)
       type = event.type
-      metrics.received.inc({ function: fn.name, type })
+      metrics.received.inc(fn.name, type)
       const receivedAt = Date.now()
       if (typeof event.time === 'string') {
         const lag = (receivedAt - Date.parse(event.time)) / 1000
-        if (lag >= 0) metrics.lag.observe({ function: fn.name }, lag)
+        if (lag >= 0) metrics.lag.observe(lag, fn.name)
       }
       span = startEventSpan(fn.name, type, event.traceparent ?? req.headers.traceparent)
       const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt })
@@ -321,20 +321,20 @@ export function createHost(options: HostOptions): Host {
         res.writeHead(200, headers)
         res.end(out)
         outcome = 'reply'
-        metrics.replies.inc({ function: fn.name, type: reply.type })
+        metrics.replies.inc(fn.name, reply.type)
       }
       // Guarded: the log object would otherwise be built for every event even with debug off.
       if (fnLog.isLevelEnabled('debug')) fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
     } catch (err) {
       failure = toReflexError(err)
       outcome = failure.status >= 500 || failure.status === 429 ? 'retry' : 'rejected'
-      metrics.failures.inc({ function: fn.name, code: String(failure.code) })
+      metrics.failures.inc(fn.name, String(failure.code))
       if (failure.status >= 500) fnLog.error({ err: failure.cause ?? failure, code: failure.code }, 'event processing failed')
       else fnLog.debug({ code: failure.code, msg: failure.message }, 'event rejected')
       if (!res.headersSent) sendError(res, failure)
     } finally {
       if (span !== undefined) endEventSpan(span, failure === undefined ? undefined : { code: String(failure.code), status: failure.status })
-      metrics.duration.observe({ function: fn.name, type, outcome }, (performance.now() - start) / 1000)
+      metrics.duration.observe((performance.now() - start) / 1000, fn.name, type, outcome)
       inFlight--
       if (inFlight === 0) idle?.()
     }
