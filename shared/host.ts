@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer, IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { Express, Request, Response, Router } from 'express'
 import type { Logger } from 'pino'
-import { binaryParts, parseHttpEvent, type CloudEventV1, type HeaderMap } from './cloudevent.js'
+import { binaryParts, parseHttpEvent, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
 import { ReflexError, publicBody, toReflexError } from './errors.js'
 import { hostMetrics, type HostMetrics } from './metrics.js'
@@ -126,30 +126,8 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
 
 const EMPTY = Buffer.alloc(0)
 
-/**
- * The headers the event path reads (ce-*, content-type, content-length, traceparent), taken straight from
- * rawHeaders: node:http builds `req.headers` (every header, through its table of known names) only when
- * asked, and that was ≈ 2 % of an event's CPU. Names are case-insensitive; repeated headers follow
- * node:http's rules for these names: content-type and content-length keep the first, ce-* and traceparent
- * are joined with ', '.
- */
-function eventHeaders(raw: readonly string[]): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] ?? '').toLowerCase()
-    const value = raw[i + 1] ?? ''
-    if (name.startsWith('ce-') || name === 'traceparent') {
-      const prev = out[name]
-      out[name] = prev === undefined ? value : `${prev}, ${value}`
-    } else if (name === 'content-type' || name === 'content-length') {
-      out[name] ??= value
-    }
-  }
-  return out
-}
-
-function readBody(req: IncomingMessage, declaredLength: string | undefined, limit: number): Promise<Buffer> {
-  const declared = Number(declaredLength)
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
   }
@@ -320,17 +298,8 @@ export function createHost(options: HostOptions): Host {
     let span: ReturnType<typeof startEventSpan> | undefined
     let failure: ReflexError | undefined
     try {
-      let headers: HeaderMap
-      let body: Buffer
-      if (req instanceof IncomingMessage) {
-        const own = eventHeaders(req.rawHeaders)
-        headers = own
-        body = await readBody(req, own['content-length'], config.bodyLimitBytes)
-      } else {
-        headers = req.headers
-        body = req.body
-      }
-      const event = parseHttpEvent(headers, body)
+      const body = req instanceof IncomingMessage ? await readBody(req, config.bodyLimitBytes) : req.body
+      const event = parseHttpEvent(req.headers, body)
       type = event.type
       metrics.received.inc(fn.name, type)
       const receivedAt = Date.now()
@@ -338,7 +307,7 @@ export function createHost(options: HostOptions): Host {
         const lag = (receivedAt - Date.parse(event.time)) / 1000
         if (lag >= 0) metrics.lag.observe(lag, fn.name)
       }
-      span = startEventSpan(fn.name, type, event.traceparent ?? headers.traceparent)
+      span = startEventSpan(fn.name, type, event.traceparent ?? req.headers.traceparent)
       const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt })
       if (reply === undefined) {
         outcome = 'ack'
