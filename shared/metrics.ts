@@ -7,11 +7,30 @@
 // a test compares it with prom-client's Counter and Histogram fed the same values).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
-/** The key of a label series: collision-free for any values (each value's length is part of the key). */
-function seriesKey(a: string, b: string, c: string, arity: number): string {
-  if (arity === 1) return a
-  if (arity === 2) return `${a.length}\u0000${a}${b}`
-  return `${a.length}\u0000${b.length}\u0000${a}${b}${c}`
+/**
+ * Label series found by their values, one map level per label (up to three; absent labels are ''): no key
+ * is concatenated per event, and no two value tuples can collide. Series are kept in first-seen order.
+ */
+class SeriesIndex<S> {
+  readonly all: S[] = []
+  private readonly root = new Map<string, Map<string, Map<string, S>>>()
+
+  /** `make` builds a new series from its label values (given once: no closure per event). */
+  constructor(private readonly make: (a: string, b: string, c: string) => S) {}
+
+  get(a: string, b: string, c: string): S {
+    let level1 = this.root.get(a)
+    if (level1 === undefined) this.root.set(a, (level1 = new Map<string, Map<string, S>>()))
+    let level2 = level1.get(b)
+    if (level2 === undefined) level1.set(b, (level2 = new Map<string, S>()))
+    let s = level2.get(c)
+    if (s === undefined) {
+      s = this.make(a, b, c)
+      level2.set(c, s)
+      this.all.push(s)
+    }
+    return s
+  }
 }
 
 function labelsOf(names: readonly string[], a: string, b: string, c: string): Record<string, string> {
@@ -35,19 +54,18 @@ interface CounterSeries {
  */
 export class EventCounter {
   readonly metric: Counter
-  private readonly series = new Map<string, CounterSeries>()
-  private readonly labelNames: readonly string[]
+  private readonly series: SeriesIndex<CounterSeries>
 
   constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly string[] }) {
-    this.labelNames = config.labelNames
-    const series = this.series
+    const names = config.labelNames
+    const series = (this.series = new SeriesIndex((a, b, c) => ({ labels: labelsOf(names, a, b, c), pending: 0 })))
     this.metric = new Counter({
       name: config.name,
       help: config.help,
       labelNames: config.labelNames,
       registers: [registry],
       collect(this: Counter) {
-        for (const s of series.values()) {
+        for (const s of series.all) {
           if (s.pending === 0) continue
           this.inc(s.labels, s.pending)
           s.pending = 0
@@ -58,14 +76,7 @@ export class EventCounter {
 
   /** Adds one to the series with these label values (as many as labelNames has). */
   inc(a: string, b = '', c = ''): void {
-    const arity = this.labelNames.length
-    const key = seriesKey(a, b, c, arity)
-    let s = this.series.get(key)
-    if (s === undefined) {
-      s = { labels: labelsOf(this.labelNames, a, b, c), pending: 0 }
-      this.series.set(key, s)
-    }
-    s.pending++
+    this.series.get(a, b, c).pending++
   }
 }
 
@@ -98,7 +109,7 @@ export class EventHistogram {
   readonly help: string
   private readonly labelNames: readonly string[]
   private readonly bounds: readonly number[]
-  private series = new Map<string, HistogramSeries>()
+  private series: SeriesIndex<HistogramSeries>
 
   constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly string[]; buckets: readonly number[] }) {
     // prom-client's own constructor checks the name, the label names and the buckets; the instance itself is
@@ -108,19 +119,19 @@ export class EventHistogram {
     this.help = config.help
     this.labelNames = config.labelNames
     this.bounds = [...config.buckets]
+    this.series = this.newIndex()
     // The Registry needs only name, type, get/getForPromString and reset; its type asks for a prom-client class.
     registry.registerMetric(this as unknown as Histogram)
+  }
+
+  private newIndex(): SeriesIndex<HistogramSeries> {
+    return new SeriesIndex((a, b, c) => ({ labels: labelsOf(this.labelNames, a, b, c), counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }))
   }
 
   /** Observes a value in the series with these label values (as many as labelNames has). */
   observe(value: number, a: string, b = '', c = ''): void {
     if (!Number.isFinite(value)) return
-    const key = seriesKey(a, b, c, this.labelNames.length)
-    let s = this.series.get(key)
-    if (s === undefined) {
-      s = { labels: labelsOf(this.labelNames, a, b, c), counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 }
-      this.series.set(key, s)
-    }
+    const s = this.series.get(a, b, c)
     const bounds = this.bounds
     let i = 0
     while (i < bounds.length && value > (bounds[i] ?? Infinity)) i++
@@ -132,7 +143,7 @@ export class EventHistogram {
   getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; values: ExportValue[]; aggregator: 'sum' }> {
     const values: ExportValue[] = []
     const bucket = `${this.name}_bucket`
-    for (const s of this.series.values()) {
+    for (const s of this.series.all) {
       let acc = 0
       this.bounds.forEach((le, i) => {
         acc += s.counts[i] ?? 0
@@ -152,7 +163,7 @@ export class EventHistogram {
   }
 
   reset(): void {
-    this.series = new Map()
+    this.series = this.newIndex()
   }
 }
 
