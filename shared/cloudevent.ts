@@ -124,7 +124,7 @@ export function invalidEvent(problems: EventProblem[]): ReflexError {
 
 /** True for application/json and any `+json` media type (CloudEvents HTTP binding §3.1). */
 export function isJsonMediaType(contentType: string | undefined): boolean {
-  if (contentType === undefined || contentType === '') return true // JSON is what we expect by default
+  if (contentType === undefined || contentType === '' || contentType === 'application/json') return true // JSON is what we expect by default
   const base = (contentType.split(';')[0] ?? '').trim().toLowerCase()
   return base === 'application/json' || base.endsWith('+json') || base === 'text/json'
 }
@@ -186,7 +186,8 @@ function decodeData(body: Buffer, contentType: string | undefined): unknown {
  */
 export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
   const contentType = single(headers, 'content-type')
-  const mediaType = (contentType?.split(';')[0] ?? '').trim().toLowerCase()
+  // The common case (what ApiServerSource and our own replies send) without splitting and lowercasing.
+  const mediaType = contentType === 'application/json' ? contentType : (contentType?.split(';')[0] ?? '').trim().toLowerCase()
   let event: Record<string, unknown>
   if (mediaType === 'application/cloudevents-batch+json') {
     throw new ReflexError('EVENT_INVALID', 'invalid CloudEvent: batched content mode is not supported')
@@ -218,10 +219,12 @@ export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
   } else {
     event = Object.create(null) as Record<string, unknown>
     let sawCe = false
-    for (const [rawName, rawValue] of Object.entries(headers)) {
+    // Object.keys, not Object.entries: one array per request instead of one per header.
+    for (const rawName of Object.keys(headers)) {
       if (!rawName.startsWith('ce-')) continue
       sawCe = true
       const name = rawName.slice(3)
+      const rawValue = headers[rawName]
       const value = Array.isArray(rawValue) ? rawValue.join(',') : rawValue
       if (value === undefined) continue
       event[name] = decodeHeaderValue(value)
@@ -236,6 +239,19 @@ export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
   return event as CloudEventV1
 }
 
+// `ce-<name>` header names, made once per attribute name rather than concatenated per event (a fresh
+// string must be looked up in V8's string table before it can be a property key). Bounded: extension
+// names come from events, and a stream of distinct names must not grow the cache without limit.
+const CE_HEADER_NAMES = new Map<string, string>()
+function ceHeaderName(name: string): string {
+  let header = CE_HEADER_NAMES.get(name)
+  if (header === undefined) {
+    header = `ce-${name}`
+    if (CE_HEADER_NAMES.size < 256) CE_HEADER_NAMES.set(name, header)
+  }
+  return header
+}
+
 /**
  * The parts of a binary-mode HTTP message (HTTP binding §3.1): `ce-` headers and the body, which stays
  * the JSON text when the data is JSON — a server writes a string body together with its header block in
@@ -246,7 +262,7 @@ export function binaryParts(event: CloudEventV1): { headers: Record<string, stri
   for (const name in event) {
     const value = event[name]
     if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue
-    headers[`ce-${name}`] = encodeHeaderValue(typeof value === 'string' ? value : JSON.stringify(value))
+    headers[ceHeaderName(name)] = encodeHeaderValue(typeof value === 'string' ? value : JSON.stringify(value))
   }
   const data = event.data
   if (data === undefined) return { headers, body: '' }

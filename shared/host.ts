@@ -124,13 +124,17 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
 }
 // ---- end of in-process delivery types ----
 
+const EMPTY = Buffer.alloc(0)
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
+    // An event body usually arrives as one chunk: keep it as is, and make a list only for a second one.
+    let first: Buffer | undefined
+    let more: Buffer[] | undefined
     let size = 0
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
@@ -140,9 +144,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(new ReflexError('BODY_TOO_LARGE', `request body exceeds ${limit} bytes`))
         return
       }
-      chunks.push(chunk)
+      if (first === undefined) first = chunk
+      else (more ??= [first]).push(chunk)
     })
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)))
+    req.on('end', () => resolve(more !== undefined ? Buffer.concat(more, size) : (first ?? EMPTY)))
     req.on('error', reject)
   })
 }
@@ -225,10 +230,8 @@ export function createHost(options: HostOptions): Host {
         return
       }
       inFlight++
-      void handleEvent(fn, fnLog, req, res).finally(() => {
-        inFlight--
-        if (inFlight === 0) idle?.()
-      })
+      // handleEvent never rejects (its catch answers every failure) and counts itself out when done.
+      void handleEvent(fn, fnLog, req, res)
     }
     // Events always take the node:http path, also for functions with routes of their own (persist):
     // POST on the event path belongs to the event contract, a function's router never defines it.
@@ -298,13 +301,14 @@ export function createHost(options: HostOptions): Host {
       const body = req instanceof IncomingMessage ? await readBody(req, config.bodyLimitBytes) : req.body
       const event = parseHttpEvent(req.headers, body)
       type = event.type
-      metrics.received.inc({ function: fn.name, type })
+      metrics.received.inc(fn.name, type)
+      const receivedAt = Date.now()
       if (typeof event.time === 'string') {
-        const lag = (Date.now() - Date.parse(event.time)) / 1000
-        if (lag >= 0) metrics.lag.observe({ function: fn.name }, lag)
+        const lag = (receivedAt - Date.parse(event.time)) / 1000
+        if (lag >= 0) metrics.lag.observe(lag, fn.name)
       }
       span = startEventSpan(fn.name, type, event.traceparent ?? req.headers.traceparent)
-      const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt: Date.now() })
+      const reply = await fn.handle(event, { log: fnLog, traceparent: span.traceparent, signal: abort.signal, receivedAt })
       if (reply === undefined) {
         outcome = 'ack'
         res.statusCode = 202
@@ -317,20 +321,22 @@ export function createHost(options: HostOptions): Host {
         res.writeHead(200, headers)
         res.end(out)
         outcome = 'reply'
-        metrics.replies.inc({ function: fn.name, type: reply.type })
+        metrics.replies.inc(fn.name, reply.type)
       }
       // Guarded: the log object would otherwise be built for every event even with debug off.
       if (fnLog.isLevelEnabled('debug')) fnLog.debug({ id: event.id, source: event.source, type, status: res.statusCode, ms: performance.now() - start, traceparent: span.traceparent }, 'event')
     } catch (err) {
       failure = toReflexError(err)
       outcome = failure.status >= 500 || failure.status === 429 ? 'retry' : 'rejected'
-      metrics.failures.inc({ function: fn.name, code: String(failure.code) })
+      metrics.failures.inc(fn.name, String(failure.code))
       if (failure.status >= 500) fnLog.error({ err: failure.cause ?? failure, code: failure.code }, 'event processing failed')
       else fnLog.debug({ code: failure.code, msg: failure.message }, 'event rejected')
       if (!res.headersSent) sendError(res, failure)
     } finally {
       if (span !== undefined) endEventSpan(span, failure === undefined ? undefined : { code: String(failure.code), status: failure.status })
-      metrics.duration.observe({ function: fn.name, type, outcome }, (performance.now() - start) / 1000)
+      metrics.duration.observe((performance.now() - start) / 1000, fn.name, type, outcome)
+      inFlight--
+      if (inFlight === 0) idle?.()
     }
   }
 

@@ -14,13 +14,16 @@ let api: OtelApi | undefined
 
 // W3C Trace Context §3.2: version-traceid-parentid-flags.
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+// §3.2.2.3/§3.2.2.4: all-zero ids are invalid.
+const ZERO_TRACE_ID = '0'.repeat(32)
+const ZERO_SPAN_ID = '0'.repeat(16)
 
 export function parseTraceparent(value: unknown): SpanContext | undefined {
   if (typeof value !== 'string') return undefined
   const m = TRACEPARENT.exec(value.trim().toLowerCase())
   if (m === null) return undefined
   const [, version, traceId, spanId, flags] = m
-  if (version === 'ff' || traceId === '0'.repeat(32) || spanId === '0'.repeat(16)) return undefined
+  if (version === 'ff' || traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined
   return { traceId: traceId ?? '', spanId: spanId ?? '', traceFlags: parseInt(flags ?? '0', 16), isRemote: true }
 }
 
@@ -79,7 +82,7 @@ function freshTraceparent(): string {
   const spanId = POOL.toString('hex', poolOffset + 16, poolOffset + 24)
   poolOffset += 24
   // W3C Trace Context §3.2.2.3/§3.2.2.4: all-zero ids are invalid (one chance in 2^64, but cheap to rule out).
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return freshTraceparent()
+  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return freshTraceparent()
   return `00-${traceId}-${spanId}-00`
 }
 

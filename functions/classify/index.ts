@@ -34,7 +34,8 @@ export function createClassify(config: Readonly<ClassifyConfig>, overrides: Part
   const deps = createDeps(config, overrides)
   return {
     name: 'classify',
-    handle: (event, ctx) => handle(event, { ...ctx, deps }),
+    // A literal of the context's own fields rather than a spread: this runs for every event.
+    handle: (event, ctx) => handle(event, { log: ctx.log, traceparent: ctx.traceparent, signal: ctx.signal, receivedAt: ctx.receivedAt, deps }),
   }
 }
 

@@ -71,18 +71,30 @@ function count(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : null
 }
 
+// labelsOf, ownersOf and fromPod run for every Pod event: plain loops over the parsed JSON, without the
+// intermediate arrays and spreads (entries, filter, flatMap) that showed up in the event path's profile.
 export function labelsOf(metadata: Json): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(obj(metadata.labels))) if (typeof v === 'string') out[k] = v
+  const labels = metadata.labels
+  if (!isObject(labels)) return out
+  for (const k of Object.keys(labels)) {
+    const v = labels[k]
+    if (typeof v === 'string') out[k] = v
+  }
   return out
 }
 
 export function ownersOf(metadata: Json): OwnerRef[] {
-  return list(metadata.ownerReferences).flatMap((o) => {
+  const out: OwnerRef[] = []
+  const refs = metadata.ownerReferences
+  if (!Array.isArray(refs)) return out
+  for (const o of refs as unknown[]) {
+    if (!isObject(o)) continue
     const kind = str(o.kind)
     const name = str(o.name)
-    return kind !== null && name !== null ? [{ kind, name, controller: o.controller === true }] : []
-  })
+    if (kind !== null && name !== null) out.push({ kind, name, controller: o.controller === true })
+  }
+  return out
 }
 
 // Cluster-scoped kinds have no namespace, even though their Events are stored in one (usually default).
@@ -232,6 +244,11 @@ function objectRefOf(v: Json): ObjectRef | null {
   return { kind, name, namespace: str(meta.namespace), uid: str(meta.uid), apiVersion: str(v.apiVersion) }
 }
 
+/** A Pod status signal; one shape for all of them (rules test them in a hot loop). */
+function podSignal(reason: string, message: string, host: string | null, container: string | null, component = 'kubelet'): Signal {
+  return { origin: 'pod-status', reason, message, eventType: 'Status', kind: 'Pod', component, host, container }
+}
+
 /**
  * Pod status → signals: each container's (and init container's) waiting reason, a recent OOMKilled
  * termination, the Pod's `status.reason` (Evicted, ...) and PodScheduled=False/Unschedulable.
@@ -245,40 +262,46 @@ export function fromPod(pod: Json, now: number): Occurrence | null {
   const spec = obj(pod.spec)
   const host = str(spec.nodeName)
   const signals: Signal[] = []
-  const base = { eventType: 'Status', kind: 'Pod', component: 'kubelet', host } as const
   let lastTime: string | null = null
-  for (const cs of [...list(status.initContainerStatuses), ...list(status.containerStatuses)]) {
-    const container = str(cs.name)
-    const state = obj(cs.state)
-    const last = obj(cs.lastState)
-    const waiting = isObject(state.waiting) ? state.waiting : null
-    const terminatedNow = isObject(state.terminated) ? state.terminated : null
-    const lastTerminated = isObject(last.terminated) ? last.terminated : null
-    const oom = [terminatedNow, lastTerminated].find((t) => t !== null && t.reason === 'OOMKilled')
-    if (oom !== undefined && oom !== null) {
-      const finished = Date.parse(str(oom.finishedAt) ?? '')
-      const recent = Number.isFinite(finished) && now - finished < RECENT_TERMINATION_MS
-      if (waiting !== null || oom === terminatedNow || recent) {
-        signals.push({ ...base, origin: 'pod-status', reason: 'OOMKilled', message: `container ${container ?? '?'} was OOMKilled (exit code ${count(oom.exitCode) ?? 137}), restarts: ${count(cs.restartCount) ?? 0}`, container })
-        lastTime = time(oom.finishedAt) ?? lastTime
+  // Init containers first, then the app containers.
+  for (let pass = 0; pass < 2; pass++) {
+    const statuses = pass === 0 ? status.initContainerStatuses : status.containerStatuses
+    if (!Array.isArray(statuses)) continue
+    for (const cs of statuses as unknown[]) {
+      if (!isObject(cs)) continue
+      const container = str(cs.name)
+      const state = obj(cs.state)
+      const last = obj(cs.lastState)
+      const waiting = isObject(state.waiting) ? state.waiting : null
+      const terminatedNow = isObject(state.terminated) ? state.terminated : null
+      const lastTerminated = isObject(last.terminated) ? last.terminated : null
+      const oom = terminatedNow?.reason === 'OOMKilled' ? terminatedNow : lastTerminated?.reason === 'OOMKilled' ? lastTerminated : null
+      if (oom !== null) {
+        const finished = Date.parse(str(oom.finishedAt) ?? '')
+        const recent = Number.isFinite(finished) && now - finished < RECENT_TERMINATION_MS
+        if (waiting !== null || oom === terminatedNow || recent) {
+          signals.push(podSignal('OOMKilled', `container ${container ?? '?'} was OOMKilled (exit code ${count(oom.exitCode) ?? 137}), restarts: ${count(cs.restartCount) ?? 0}`, host, container))
+          lastTime = time(oom.finishedAt) ?? lastTime
+        }
       }
-    }
-    if (waiting !== null) {
-      lastTime = time(lastTerminated?.finishedAt) ?? lastTime
-      const reason = str(waiting.reason)
-      if (reason !== null && !BENIGN_WAITING.has(reason)) {
-        signals.push({ ...base, origin: 'pod-status', reason, message: str(waiting.message) ?? `container ${container ?? '?'} is waiting: ${reason}`, container })
+      if (waiting !== null) {
+        lastTime = time(lastTerminated?.finishedAt) ?? lastTime
+        const reason = str(waiting.reason)
+        if (reason !== null && !BENIGN_WAITING.has(reason)) {
+          signals.push(podSignal(reason, str(waiting.message) ?? `container ${container ?? '?'} is waiting: ${reason}`, host, container))
+        }
       }
     }
   }
   const podReason = str(status.reason)
-  if (podReason !== null) {
-    signals.push({ ...base, origin: 'pod-status', reason: podReason, message: str(status.message) ?? podReason, container: null })
-  }
-  for (const c of list(status.conditions)) {
-    if (c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable') {
-      signals.push({ ...base, origin: 'pod-status', reason: 'Unschedulable', message: str(c.message) ?? 'pod is unschedulable', component: 'default-scheduler', container: null })
-      lastTime = time(c.lastTransitionTime) ?? lastTime
+  if (podReason !== null) signals.push(podSignal(podReason, str(status.message) ?? podReason, host, null))
+  const conditions = status.conditions
+  if (Array.isArray(conditions)) {
+    for (const c of conditions as unknown[]) {
+      if (isObject(c) && c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable') {
+        signals.push(podSignal('Unschedulable', str(c.message) ?? 'pod is unschedulable', host, null, 'default-scheduler'))
+        lastTime = time(c.lastTransitionTime) ?? lastTime
+      }
     }
   }
   if (signals.length === 0) return null

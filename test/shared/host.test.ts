@@ -241,3 +241,43 @@ t.test('graceful shutdown finishes in-flight events and refuses new ones', async
   t.ok(finished)
   await t.rejects(fetch(host.url, { method: 'POST', headers: binaryHeaders(base), body: '{}' }), 'no longer listening')
 })
+
+t.test('ce- headers in any case, repeated ones joined and a repeated content-type ignored, as node:http reads them', async (t) => {
+  const { connect } = await import('node:net')
+  const fn = echo(() => Promise.resolve(undefined))
+  const host = await startHost(t, fn)
+  const { hostname, port } = new URL(host.url)
+  const body = '{"n":1}'
+  const request = [
+    'POST / HTTP/1.1',
+    `Host: ${hostname}:${port}`,
+    'CE-SpecVersion: 1.0',
+    'Ce-Id: e-9',
+    'ce-source: /test',
+    'ce-type: com.example.ping',
+    'ce-list: a',
+    'CE-List: b',
+    'Content-Type: application/json',
+    'content-type: text/plain',
+    'TraceParent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    `Content-Length: ${body.length}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n')
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(request))
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (text += chunk))
+    socket.on('end', () => resolve(text))
+    socket.on('error', reject)
+  })
+  t.match(answer, /^HTTP\/1\.1 202 /)
+  const seen = fn.seen[0]
+  t.equal(seen?.id, 'e-9')
+  t.equal(seen?.specversion, '1.0')
+  t.equal(seen?.list, 'a, b', 'repeated extension headers are joined like node:http joins them')
+  t.equal(seen?.datacontenttype, 'application/json', 'the first content-type wins, like node:http')
+  t.same(seen?.data, { n: 1 })
+})
