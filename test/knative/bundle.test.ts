@@ -15,9 +15,8 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const built = existsSync(path.join(repoRoot, 'dist/functions/classify/rules/default-rules.json'))
 t.setTimeout(240_000)
 
-async function serve(t: Test, dir: string, name: string, env: Record<string, string> = {}): Promise<string> {
-  const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { scripts: { start: string }; dependencies: Record<string, string> }
-  t.equal(pkg.scripts.start, `node index.js serve ${name}`, `${name}: npm start serves the function`)
+/** Runs `node index.js serve <name>` in a bundle directory; resolves with its URL once it listens. */
+function serveFrom(t: Test, dir: string, name: string, env: Record<string, string> = {}): Promise<string> {
   const child = spawn(process.execPath, ['index.js', 'serve', name, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
     child.kill('SIGTERM')
@@ -31,8 +30,14 @@ async function serve(t: Test, dir: string, name: string, env: Record<string, str
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`${name} bundle exited ${String(code)} before listening: ${out}`)))
+    child.once('exit', (code) => reject(new Error(`serve ${name} in ${dir} exited ${String(code)} before listening: ${out}`)))
   })
+}
+
+async function serve(t: Test, dir: string, name: string, env: Record<string, string> = {}): Promise<string> {
+  const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { scripts: { start: string }; dependencies: Record<string, string> }
+  t.equal(pkg.scripts.start, `node index.js serve ${name}`, `${name}: npm start serves the function`)
+  return serveFrom(t, dir, name, env)
 }
 
 t.test('bundles start from their own directory and serve their function', { skip: built ? false : 'dist/ not built: run `npm run build` first (npm test does)' }, async (t) => {
@@ -74,21 +79,7 @@ t.test('index.js runs `serve <name>` from the lean bundle and every other comman
   t.match(validate.stdout, /Usage: kube-reflex validate/)
   // Another function from alert's directory: the lean bundle cannot load classify, so answering proves the
   // command line went to the full CLI (cli.js).
-  const child = spawn(process.execPath, ['index.js', 'serve', 'classify', '--port', '0', '--host', '127.0.0.1'], { cwd: dir, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    child.kill('SIGTERM')
-  })
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    const onData = (d: Buffer): void => {
-      out += d.toString()
-      const m = /"port":(\d+)/.exec(out)
-      if (m !== null) resolve(`http://127.0.0.1:${m[1] ?? ''}`)
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`serve classify exited ${String(code)} before listening: ${out}`)))
-  })
+  const url = await serveFrom(t, dir, 'classify')
   const { headers, body } = toBinary(apiServerEvent(coreEvent({ reason: 'BackOff', message: 'Back-off restarting failed container app in pod web-7d4b9c8f5d-x2x9k_shop(1)', type: 'Warning' })))
   const reply = await fetch(url, { method: 'POST', headers, body })
   t.equal(reply.status, 200, "classify served from alert's directory")
