@@ -219,8 +219,8 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   }
 
   const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
-  // Counted and logged once the decision is committed (work under a target's lock may run twice on PGlite,
-  // shared/batch.ts, and a rolled-back decision was never taken).
+  // Counted and logged once the decision is committed: a decision rolled back (with its batch of offline
+  // decisions on PGlite, state.ts offlineBatch, or its own transaction) was never taken.
   const announce = (decision: Decision): void => {
     metrics.actions.inc({ action, outcome: decision.outcome, reason: decision.reason })
     ctx.log.info({ action, outcome: decision.outcome, reason: decision.reason, target: decision.target, mode: deps.mode, offline }, 'recovery decision')
