@@ -252,9 +252,10 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   // The functions open their database in the background (shared/db.ts lazyDatabase): wait here until each
   // one is ready, so that a database that is down at start is reported — with a message per attempt — and
   // not discovered event by event.
+  const readiness = (): Promise<boolean[]> => Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
   if ((io.env.DATABASE_URL ?? '') !== '') {
     for (let attempt = 1; ; attempt++) {
-      const states = await Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
+      const states = await readiness()
       if (states.every(Boolean)) break
       const left = waitUntil - Date.now()
       const stop = async (): Promise<number> => {
@@ -278,7 +279,7 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
     // The embedded database is created and migrated in the background as well (seconds on a fresh data
     // directory): take no input before it is ready, or the first events would wait out its creation and
     // input→stored latency would count it. A database that cannot open answers the events with 503 as before.
-    await Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
+    await readiness()
   }
   const registry = new Registry()
   const metrics = hostMetrics(registry)

@@ -173,11 +173,11 @@ const EPOCH_MS = (column: string): string => `(extract(epoch FROM ${column}) * 1
 async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promise<unknown[]> {
   const key2 = (a: string, b: string): string => `${a}\u0000${b}`
   const decisions = new Map<string, CloudEventV1>()
-  const targets = new Map<string, { floor: number; last: number | undefined; recent: number[] }>()
+  const targets = new Map<string, { readonly target: string; readonly mode: string; floor: number; last: number | undefined; recent: number[] }>()
   const globals = new Map<string, { floor: number; recent: number[] }>()
   for (const { target, scope } of items) {
     const t = targets.get(key2(target, scope.mode))
-    if (t === undefined || scope.targetSince.getTime() < t.floor) targets.set(key2(target, scope.mode), { floor: scope.targetSince.getTime(), last: undefined, recent: [] })
+    if (t === undefined || scope.targetSince.getTime() < t.floor) targets.set(key2(target, scope.mode), { target, mode: scope.mode, floor: scope.targetSince.getTime(), last: undefined, recent: [] })
     const g = globals.get(scope.mode)
     if (g === undefined || scope.globalSince.getTime() < g.floor) globals.set(scope.mode, { floor: scope.globalSince.getTime(), recent: [] })
   }
@@ -189,14 +189,14 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
     const reply = parseReply(r.reply)
     if (reply !== undefined) decisions.set(key2(r.event_source, r.event_id), reply)
   }
-  const wanted = [...targets.entries()].map(([k, v]) => ({ k, target: k.slice(0, k.indexOf('\u0000')), mode: k.slice(k.indexOf('\u0000') + 1), since: new Date(v.floor).toISOString() }))
+  const wanted = [...targets.values()]
   const history = await tx.query<{ target: string; mode: string; last: number | string | null; recent: (number | string)[] | null }>(
     `SELECT u.target, u.mode, max(${EPOCH_MS('a.attempted_at')}) AS last,
             array_agg(${EPOCH_MS('a.attempted_at')}) FILTER (WHERE a.attempted_at > u.since) AS recent
        FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(target, mode, since)
        LEFT JOIN recovery_attempts a ON a.target = u.target AND a.mode = u.mode
       GROUP BY u.target, u.mode`,
-    [wanted.map((w) => w.target), wanted.map((w) => w.mode), wanted.map((w) => w.since)],
+    [wanted.map((w) => w.target), wanted.map((w) => w.mode), wanted.map((w) => new Date(w.floor).toISOString())],
   )
   for (const r of history.rows) {
     const t = targets.get(key2(r.target, r.mode))
