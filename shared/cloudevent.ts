@@ -239,6 +239,62 @@ export function parseHttpEvent(headers: HeaderMap, body: Buffer): CloudEventV1 {
   return event as CloudEventV1
 }
 
+/**
+ * Whether `event` can be handed to a subscriber in this process as an object (Host.inProcess) and arrive
+ * exactly as its binary-mode message would (binaryParts, then parseHttpEvent): no data, or data that is a
+ * JSON value under a JSON media type. Bytes, text media types and `data_base64` go as a message.
+ */
+export function canHandOver(event: CloudEventV1): boolean {
+  const data = event.data
+  if (event.data_base64 !== undefined || Buffer.isBuffer(data)) return false
+  return data === undefined || isJsonMediaType(event.datacontenttype)
+}
+
+/**
+ * Freezes a JSON value and everything in it, so that subscribers sharing one parsed form (in-process
+ * delivery) cannot change what the others see: a handler that writes to its input fails loudly (strict
+ * mode throws) instead of corrupting the next delivery. Returns false, and the value must then travel as a
+ * message, when something in it is not what JSON.parse makes (plain objects, arrays, primitives): a Date or
+ * a Buffer would reach the subscriber as another value after a JSON round trip.
+ */
+export function freezeJson(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return true
+  const stack: object[] = [value]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const isArray = Array.isArray(node)
+    if (!isArray) {
+      const proto: unknown = Object.getPrototypeOf(node)
+      if (proto !== Object.prototype && proto !== null) return false
+    }
+    for (const child of isArray ? (node as unknown[]) : Object.values(node)) {
+      if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) stack.push(child as object)
+    }
+    Object.freeze(node)
+  }
+  return true
+}
+
+/**
+ * The event a subscriber gets from the binary-mode message of `event` (canHandOver(event) must hold),
+ * without writing and parsing that message: every extension as the string its `ce-` header carries,
+ * `datacontenttype` as the Content-Type (application/json when there is data and none was set, absent
+ * without data), data shared as it is (freeze it: freezeJson). Validated like parseHttpEvent: throws
+ * ReflexError(EVENT_INVALID) with every problem found.
+ */
+export function receivedAsBinary(event: CloudEventV1): CloudEventV1 {
+  const out = Object.create(null) as Record<string, unknown>
+  for (const name in event) {
+    const value = event[name]
+    if (name === 'data' || name === 'datacontenttype' || value === undefined) continue
+    out[name] = typeof value === 'string' ? value : JSON.stringify(value)
+  }
+  if (event.data !== undefined) out.datacontenttype = event.datacontenttype ?? 'application/json'
+  const problems = validateAttributes(out)
+  if (problems.length > 0) throw invalidEvent(problems)
+  if (event.data !== undefined) out.data = event.data
+  return out as CloudEventV1
+}
+
 // `ce-<name>` header names, made once per attribute name rather than concatenated per event (a fresh
 // string must be looked up in V8's string table before it can be a property key). Bounded: extension
 // names come from events, and a stream of distinct names must not grow the cache without limit.

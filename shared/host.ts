@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer, IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { Express, Request, Response, Router } from 'express'
 import type { Logger } from 'pino'
-import { binaryParts, parseHttpEvent, type CloudEventV1 } from './cloudevent.js'
+import { binaryParts, parseHttpEvent, receivedAsBinary, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
 import { ReflexError, publicBody, toReflexError } from './errors.js'
 import { hostMetrics, type HostMetrics } from './metrics.js'
@@ -77,11 +77,15 @@ export interface Host {
 // through the same handleEvent as over HTTP (parse and validation of the binary-mode message, handler,
 // status table, Retry-After, reply serialization, metrics, tracing, shutdown answers).
 
-/** A binary- or structured-mode CloudEvent message, as headers (lowercase names) and body. */
-export interface InProcessRequest {
-  readonly headers: IncomingHttpHeaders
-  readonly body: Buffer
-}
+/**
+ * A binary- or structured-mode CloudEvent message, as headers (lowercase names) and body; or the event
+ * itself, when the sender holds it parsed already (canHandOver): the handler then gets what the binary-mode
+ * message would have given it (receivedAsBinary), without the message being written and parsed again, and
+ * the headers carry only what is not an attribute (Prefer, traceparent).
+ */
+export type InProcessRequest =
+  | { readonly headers: IncomingHttpHeaders; readonly body: Buffer; readonly event?: undefined }
+  | { readonly headers: IncomingHttpHeaders; readonly event: CloudEventV1; readonly body?: undefined }
 
 export interface InProcessAnswer {
   readonly status: number
@@ -298,8 +302,12 @@ export function createHost(options: HostOptions): Host {
     let span: ReturnType<typeof startEventSpan> | undefined
     let failure: ReflexError | undefined
     try {
-      const body = req instanceof IncomingMessage ? await readBody(req, config.bodyLimitBytes) : req.body
-      const event = parseHttpEvent(req.headers, body)
+      const event =
+        req instanceof IncomingMessage
+          ? parseHttpEvent(req.headers, await readBody(req, config.bodyLimitBytes))
+          : req.event === undefined
+            ? parseHttpEvent(req.headers, req.body)
+            : receivedAsBinary(req.event)
       type = event.type
       metrics.received.inc(fn.name, type)
       const receivedAt = Date.now()
@@ -352,7 +360,7 @@ export function createHost(options: HostOptions): Host {
       if (route === undefined) return undefined
       return (request) =>
         new Promise<InProcessAnswer>((resolve) => {
-          if (request.body.length > config.bodyLimitBytes) {
+          if (request.body !== undefined && request.body.length > config.bodyLimitBytes) {
             sendError(inProcessResponse(resolve), new ReflexError('BODY_TOO_LARGE', `request body exceeds ${config.bodyLimitBytes} bytes`))
             return
           }

@@ -124,3 +124,44 @@ void t.test('through the broker: retries with Retry-After, replies re-enter, dea
   t.equal(dls.received.length, 1, '400 is final: dead-lettered over HTTP to an external sink')
   t.equal(dls.received[0]?.event.knativeerrorcode, '400')
 })
+
+void t.test('a JSON event is handed over parsed and frozen: a handler that writes to its input fails, the next one sees it unchanged', async (t) => {
+  const writer = stand('writer', (e) => {
+    ;(e.data as { n: string }).n = 'changed'
+    return Promise.resolve(undefined)
+  })
+  const reader = stand('reader', () => Promise.resolve(undefined))
+  const host = await startHost(t, [
+    { fn: writer, path: '/w' },
+    { fn: reader, path: '/r' },
+  ])
+  const local = inProcessSender(
+    hostLookup(host.url, (p) => host.inProcess(p)),
+    httpSender(4),
+  )
+  t.teardown(() => local.close())
+  const ev = event('f1', 'x.ping')
+  const a = await local.send(`${host.url}/w`, ev, {}, undefined)
+  t.equal(a.status, 500, 'the write throws (strict mode, frozen data): a failure the broker retries and reports')
+  const b = await local.send(`${host.url}/r`, ev, {}, undefined)
+  t.equal(b.status, 202)
+  t.same(reader.seen[0]?.data, { n: 'f1' }, 'the second subscriber sees the data as sent')
+  t.equal(reader.seen[0]?.data, writer.seen[0]?.data, 'one parsed form shared by both deliveries')
+  t.ok(Object.isFrozen(ev.data))
+})
+
+void t.test('bytes and text still travel as the binary-mode message', async (t) => {
+  const { local, url, fn } = await setup(t, () => Promise.resolve(undefined))
+  const bytes = { ...event('b1', 'x.ping'), datacontenttype: 'application/octet-stream', data: Buffer.from([0, 1, 2, 255]) }
+  const text = { ...event('t1', 'x.ping'), datacontenttype: 'text/plain', data: 'hello' }
+  t.equal((await local.send(url, bytes, {}, undefined)).status, 202)
+  t.equal((await local.send(url, text, {}, undefined)).status, 202)
+  const got = fn.seen[0]?.data
+  t.ok(Buffer.isBuffer(got) && got.equals(bytes.data), 'same bytes')
+  t.equal(fn.seen[1]?.data, 'hello')
+  t.notOk(Object.isFrozen(bytes.data), 'nothing frozen on the message path')
+  // JSON data holding what JSON.parse never makes (a Date) reaches the handler as its JSON text, as over HTTP.
+  const dated = { ...event('d1', 'x.ping'), data: { at: new Date(Date.UTC(2026, 10, 28)) } }
+  t.equal((await local.send(url, dated, {}, undefined)).status, 202)
+  t.same(fn.seen[2]?.data, { at: '2026-11-28T00:00:00.000Z' })
+})

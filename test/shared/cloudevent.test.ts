@@ -1,7 +1,7 @@
 // The lean CloudEvents parser's strictness where a lenient decode would store an altered event:
 // UTF-8 (RFC 8259 §8.1), data_base64 (JSON format §3.1, RFC 4648 §4), and the nesting-depth check.
 import t from 'tap'
-import { isBase64, nestsDeeperThan, parseHttpEvent } from '../../shared/cloudevent.js'
+import { canHandOver, freezeJson, isBase64, nestsDeeperThan, parseHttpEvent, receivedAsBinary, toBinary, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
 
 const STRUCTURED = { 'content-type': 'application/cloudevents+json' }
@@ -58,5 +58,62 @@ void t.test('datacontenttype must be an RFC 2046 media type (it travels as a Con
   t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured('application/json; charset=utf-8'))), undefined)
   t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured('application/vnd.k8s+json'))), undefined)
   for (const bad of ['json', '\uFFFD', 'application/jsön', 'text /plain']) t.equal(codeOf(() => parseHttpEvent(STRUCTURED, structured(bad))), 'EVENT_INVALID', `refuses ${JSON.stringify(bad)}`)
+  t.end()
+})
+
+void t.test('receivedAsBinary gives what parsing the binary-mode message gives, without the message', (t) => {
+  const base = { specversion: '1.0' as const, id: 'e-1', source: '/s', type: 't' }
+  const events: CloudEventV1[] = [
+    { ...base, subject: 'x', time: '2026-11-28T10:00:00Z', ttl: 254, flag: true, note: 'a b %', data: { n: 1, s: 'Grüße 🚀', list: [1, null, { deep: ['x'] }] } },
+    { ...base, datacontenttype: 'application/json; charset=utf-8', data: 'just a JSON string' },
+    { ...base, datacontenttype: 'application/vnd.k8s+json', data: [1, 2, 3] },
+    { ...base, data: null },
+    { ...base, data: 0 },
+    { ...base, datacontenttype: 'application/json' }, // no data: the type does not travel
+    { ...base, partitionkey: 'p' },
+  ]
+  for (const event of events) {
+    t.ok(canHandOver(event), `can hand over ${JSON.stringify(event)}`)
+    const { headers, body } = toBinary(event)
+    const viaMessage = parseHttpEvent(headers, body)
+    const handedOver = receivedAsBinary(event)
+    t.same(handedOver, viaMessage, `same event as the message: ${JSON.stringify(event)}`)
+    t.same(Object.keys(handedOver).sort(), Object.keys(viaMessage).sort(), 'same attributes present')
+    t.equal(Object.getPrototypeOf(handedOver), Object.getPrototypeOf(viaMessage), 'same kind of object')
+  }
+  // Invalid attributes are refused as the message's parse refuses them (EVENT_INVALID, every problem).
+  const bad = { ...base, id: '', time: 'yesterday', Bad: 'x', data: {} }
+  t.equal(codeOf(() => receivedAsBinary(bad)), 'EVENT_INVALID')
+  t.equal(codeOf(() => parseHttpEvent(toBinary(bad).headers, toBinary(bad).body)), 'EVENT_INVALID')
+  // An extension that is not a string/number/boolean becomes its JSON text on a header, as it does here.
+  const odd = { ...base, extra: { a: 1 } } as CloudEventV1
+  t.same(receivedAsBinary(odd), parseHttpEvent(toBinary(odd).headers, toBinary(odd).body))
+  t.end()
+})
+
+void t.test('canHandOver refuses what only bytes can carry faithfully', (t) => {
+  const base = { specversion: '1.0' as const, id: 'e-1', source: '/s', type: 't' }
+  t.notOk(canHandOver({ ...base, data: Buffer.from('raw') }), 'binary data')
+  t.notOk(canHandOver({ ...base, datacontenttype: 'text/plain', data: 'hello' }), 'a text media type')
+  t.notOk(canHandOver({ ...base, datacontenttype: 'application/xml', data: '<a/>' }), 'XML')
+  t.notOk(canHandOver({ ...base, data_base64: 'cmF3' }), 'data_base64')
+  t.ok(canHandOver(base), 'no data')
+  t.end()
+})
+
+void t.test('freezeJson freezes every nested object and array, and a write then throws', (t) => {
+  const value = { a: { b: [{ c: 1 }, [2, { d: 3 }]] }, e: 'x', f: Object.assign(Object.create(null) as object, { g: 1 }) }
+  t.equal(freezeJson(value), true)
+  t.ok(Object.isFrozen(value) && Object.isFrozen(value.a) && Object.isFrozen(value.a.b) && Object.isFrozen(value.a.b[0]) && Object.isFrozen(value.a.b[1]) && Object.isFrozen(value.f))
+  t.throws(() => {
+    ;(value.a.b[0] as { c: number }).c = 2
+  }, TypeError)
+  t.throws(() => (value.a.b as unknown[]).push(1), TypeError)
+  t.equal(freezeJson(null), true)
+  t.equal(freezeJson('s'), true)
+  // What JSON.parse never makes would arrive as another value through a message: refused.
+  t.equal(freezeJson({ at: new Date(0) }), false, 'a Date')
+  t.equal(freezeJson({ raw: Buffer.from('x') }), false, 'a Buffer (typed arrays cannot be frozen either)')
+  t.equal(freezeJson([new Map()]), false, 'a Map')
   t.end()
 })
