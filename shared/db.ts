@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ReflexError } from './errors.js'
+import { preparedStatements } from './pglite-prepared.js'
 
 export interface QueryResult<T> {
   readonly rows: T[]
@@ -14,7 +15,7 @@ export interface Queryable {
   /**
    * Runs one statement. `name` (PostgreSQL only) makes it a named prepared statement of the connection:
    * parsed and planned once per connection instead of on every call — for hot statements whose text is
-   * fixed (the same `name` must always go with the same `sql`). PGlite ignores it.
+   * fixed (the same `name` must always go with the same `sql`). On PGlite too: once per database.
    */
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<T>>
 }
@@ -97,19 +98,24 @@ async function openPostgres(url: string, max: number): Promise<Database> {
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
-  const { PGlite } = await import('@electric-sql/pglite')
+  const pglite = await import('@electric-sql/pglite')
   mkdirSync(dataDir, { recursive: true })
-  const db = await PGlite.create(dataDir)
+  const db = await pglite.PGlite.create(dataDir)
+  // Named statements are prepared once (shared/pglite-prepared.ts); PGlite's own locks are taken as its
+  // query() takes them: the transaction lock for a statement of its own, the query lock inside one.
+  const prepared = preparedStatements(db, pglite)
   return {
     kind: 'pglite',
-    async query<T>(sql: string, params?: readonly unknown[]) {
+    async query<T>(sql: string, params?: readonly unknown[], name?: string) {
+      if (name !== undefined) return db._runExclusiveTransaction(() => db._runExclusiveQuery(() => prepared.run<T>(name, sql, params ?? [], false)))
       const r = await db.query<T>(sql, params as unknown[] | undefined)
       return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
     },
     transaction: (fn) =>
       db.transaction(async (tx) =>
         fn({
-          async query<T>(sql: string, params?: readonly unknown[]) {
+          async query<T>(sql: string, params?: readonly unknown[], name?: string) {
+            if (name !== undefined) return db._runExclusiveQuery(() => prepared.run<T>(name, sql, params ?? [], true))
             const r = await tx.query<T>(sql, params as unknown[] | undefined)
             return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
           },

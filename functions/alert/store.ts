@@ -469,6 +469,7 @@ export class AlertStore {
                          OR (status = 'sending' AND lease_until < $3::timestamptz))
          RETURNING id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error`,
         [id, owner, iso(now), iso(now + leaseMs)],
+        'alert-claim',
       )
       const row = r.rows[0]
       return row === undefined ? null : rowOf(row)
@@ -485,7 +486,7 @@ export class AlertStore {
 
   markSent(id: string, now: number): Promise<void> {
     return this.run('recording a sent notification', async () => {
-      await this.db.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL, last_error = NULL WHERE id = $1`, [id, iso(now)])
+      await this.db.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL, last_error = NULL WHERE id = $1`, [id, iso(now)], 'alert-mark-sent')
     })
   }
 

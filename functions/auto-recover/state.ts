@@ -184,6 +184,7 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
   const stored = await tx.query<{ event_source: string; event_id: string; reply: CloudEventV1 | string }>(
     'SELECT d.event_source, d.event_id, d.reply FROM recovery_decisions d JOIN unnest($1::text[], $2::text[]) AS u(source, id) ON d.event_source = u.source AND d.event_id = u.id',
     [items.map((i) => i.scope.source), items.map((i) => i.scope.id)],
+    'recovery-stored-decisions',
   )
   for (const r of stored.rows) {
     const reply = parseReply(r.reply)
@@ -197,6 +198,7 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
        LEFT JOIN recovery_attempts a ON a.target = u.target AND a.mode = u.mode
       GROUP BY u.target, u.mode`,
     [wanted.map((w) => w.target), wanted.map((w) => w.mode), wanted.map((w) => new Date(w.floor).toISOString())],
+    'recovery-target-history',
   )
   for (const r of history.rows) {
     const t = targets.get(key2(r.target, r.mode))
@@ -211,6 +213,7 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
        LEFT JOIN recovery_attempts a ON a.mode = u.mode AND a.attempted_at > u.since
       GROUP BY u.mode`,
     [modes.map(([m]) => m), modes.map(([, g]) => new Date(g.floor).toISOString())],
+    'recovery-global-window',
   )
   for (const r of global.rows) {
     const g = globals.get(r.mode)
@@ -285,6 +288,7 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
         replies.map((r) => r.at.toISOString()),
         JSON.stringify(replies.map((r) => r.reply)),
       ],
+      'recovery-write-batch',
     )
   }
   return results
