@@ -2,7 +2,8 @@
 // broker: replies of the functions (deduplicated on id, as every consumer must), acknowledged deliveries
 // to persist, dead letters, and failures. Beyond DESIGN.md's fields it reports `inputToStoredMs`: for each
 // input, the time from the broker taking it from the source to persist acknowledging (= committing) the
-// classified event made from it.
+// classified event made from it, and `elapsedMs`: from the first input taken to the end of the latest
+// delivery — the pipeline's own time, without start-up and shutdown (what a throughput figure divides by).
 import type { CloudEventV1 } from '../shared/cloudevent.js'
 import type { BrokerObserver, DeliveryReport } from './broker.js'
 
@@ -16,6 +17,8 @@ export interface Summary {
   errors: number
   /** Input → classified event stored by persist, in milliseconds (inputs accepted in this run). */
   inputToStoredMs?: LatencySummary
+  /** From the first input taken from the source to the end of the latest delivery, in milliseconds. */
+  elapsedMs?: number
 }
 
 export interface LatencySummary {
@@ -122,6 +125,8 @@ export function summaryCounter(persistTriggers: ReadonlySet<string>, now: () => 
   const latency = new LatencyHistogram()
   const categories = new Map<string, number>()
   let lastLag: number | undefined
+  let firstInputAt: number | undefined
+  let lastDeliveryAt: number | undefined
   const countReply = (e: CloudEventV1): void => {
     if (!seenReplies.add(`${e.source}\u0000${e.id}`)) return
     if (e.type === CLASSIFIED) {
@@ -138,7 +143,9 @@ export function summaryCounter(persistTriggers: ReadonlySet<string>, now: () => 
   }
   return {
     get summary(): Summary {
-      return latency.count === 0 ? summary : { ...summary, inputToStoredMs: latency.summary() }
+      const out: Summary = latency.count === 0 ? { ...summary } : { ...summary, inputToStoredMs: latency.summary() }
+      if (firstInputAt !== undefined && lastDeliveryAt !== undefined) out.elapsedMs = Math.max(0, lastDeliveryAt - firstInputAt)
+      return out
     },
     categories,
     get lastLagSeconds() {
@@ -148,10 +155,13 @@ export function summaryCounter(persistTriggers: ReadonlySet<string>, now: () => 
       summary.errors++
     },
     accepted(event, origin) {
-      if (origin === 'source') summary.received++
-      else countReply(event)
+      if (origin === 'source') {
+        summary.received++
+        firstInputAt ??= now()
+      } else countReply(event)
     },
     delivered(r: DeliveryReport) {
+      lastDeliveryAt = now()
       const arrival = typeof r.event.knativearrivaltime === 'string' ? Date.parse(r.event.knativearrivaltime) : NaN
       if (!Number.isNaN(arrival)) lastLag = Math.max(0, now() - arrival) / 1000
       if (r.outcome === 'dead-lettered') summary.deadLettered++

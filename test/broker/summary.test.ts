@@ -48,3 +48,21 @@ void t.test('input→stored: from the origin of the input to persist acknowledgi
   t.same(c.summary.inputToStoredMs, { count: 1, p50: 42, p99: 42, max: 42 })
   t.end()
 })
+
+void t.test('elapsedMs: from the first input taken to the end of the latest delivery; absent before any input', (t) => {
+  let clock = 5000
+  const c = summaryCounter(new Set(['persist']), () => clock)
+  t.equal(c.summary.elapsedMs, undefined)
+  c.accepted?.({ ...event('r1', 'dev.kubereflex.event.classified'), severity: 'info' }, 'reply')
+  t.equal(c.summary.elapsedMs, undefined, 'a reply is not an input')
+  clock = 5100
+  c.accepted?.(event('i1'), 'source')
+  clock = 5150
+  c.accepted?.(event('i2'), 'source')
+  c.delivered({ trigger: 'classify', event: event('i1'), outcome: 'reply', status: 200, attempts: 1, origin: 5100 })
+  t.equal(c.summary.elapsedMs, 50)
+  clock = 5400
+  c.delivered({ trigger: 'persist', event: event('i2'), outcome: 'ack', status: 202, attempts: 1, origin: 5150 })
+  t.equal(c.summary.elapsedMs, 300, 'up to the latest delivery')
+  t.end()
+})

@@ -69,7 +69,8 @@ void t.test(`dev --once --json on a small scenario, through the functions that e
   t.equal(res.code, 0, res.stderr)
   const summary = JSON.parse(res.stdout) as Summary
   const stored = available.has('classify') && available.has('persist')
-  t.same(Object.keys(summary), ['received', 'classified', 'alerts', 'recoveries', 'persisted', 'deadLettered', 'errors', ...(stored ? ['inputToStoredMs'] : [])], 'the DESIGN.md summary object (+ input→stored latency)')
+  t.same(Object.keys(summary), ['received', 'classified', 'alerts', 'recoveries', 'persisted', 'deadLettered', 'errors', ...(stored ? ['inputToStoredMs'] : []), 'elapsedMs'], 'the DESIGN.md summary object (+ input→stored latency, elapsed time)')
+  t.ok(typeof summary.elapsedMs === 'number' && summary.elapsedMs >= 0 && summary.elapsedMs < 60_000, `elapsedMs: ${String(summary.elapsedMs)}`)
   if (stored) {
     const l = summary.inputToStoredMs
     t.equal(l?.count, 3, 'one latency per classified event stored')
