@@ -68,6 +68,19 @@ const pgNodeStream = {
   },
 }
 
+// shared/prom-client-sync.ts loads prom-client on first use through createRequire, which would look for
+// node_modules beside the bundle (a deployed bundle has none). In the bundle it becomes a plain require()
+// that esbuild resolves into the bundle itself, still evaluated only when first called.
+const promClientSync = {
+  name: 'prom-client-sync',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]shared[\\/]prom-client-sync\.ts$/ }, (args) => {
+      if (!readFileSync(args.path, 'utf8').includes("load('prom-client')")) throw new Error(`prom-client-sync: ${args.path} changed shape; review scripts/bundle-functions.mjs`)
+      return { contents: "export function promClient() { return require('prom-client') }\n", loader: 'js' }
+    })
+  },
+}
+
 // CommonJS dependencies bundled into ESM still call require() for Node built-ins, so chunks get a module-scoped
 // `require`. esbuild prepends a banner to every chunk, but createRequire() is not free: it turns the chunk's URL
 // into a path and computes its node_modules lookup paths — start-up work in every chunk (≈ 0.4 MiB of alert's
@@ -171,8 +184,8 @@ async function bundleOne(name, rootPackage, outRoot) {
     logLevel: 'warning',
   }
   const builds = [
-    { ...common, entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') }, chunkNames: 'cli-chunk-[hash]', plugins: [pgNodeStream] },
-    { ...common, entryPoints: { index: 'kr-lean-entry' }, chunkNames: 'chunk-[hash]', plugins: [leanServe(name), pgNodeStream] },
+    { ...common, entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') }, chunkNames: 'cli-chunk-[hash]', plugins: [pgNodeStream, promClientSync] },
+    { ...common, entryPoints: { index: 'kr-lean-entry' }, chunkNames: 'chunk-[hash]', plugins: [leanServe(name), pgNodeStream, promClientSync] },
   ]
   for (const options of builds) {
     const result = await build(options)

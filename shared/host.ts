@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { binaryParts, parseHttpEvent, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
 import { ReflexError, publicBody, toReflexError } from './errors.js'
-import { hostMetrics, type HostMetrics } from './metrics.js'
+import { hostMetrics, type HostMetrics } from './event-metrics.js'
 import { endEventSpan, startEventSpan } from './tracing.js'
 
 export interface FunctionContext {
@@ -125,6 +125,8 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
 // ---- end of in-process delivery types ----
 
 const EMPTY = Buffer.alloc(0)
+/** How long after listening the host's metrics registry is made when nothing asked for it before. */
+const METRICS_WARM_MS = 1000
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
@@ -341,6 +343,7 @@ export function createHost(options: HostOptions): Host {
   }
 
   let server: Server | undefined
+  let warmMetrics: NodeJS.Timeout | undefined
   let url = ''
   return {
     metrics,
@@ -367,10 +370,15 @@ export function createHost(options: HostOptions): Host {
       server.keepAliveTimeout = 65_000 // longer than Knative's queue-proxy idle timeout
       const addr = server.address() as AddressInfo
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      // The registry (prom-client and Node's default metrics) is made lazily, after the first events rather
+      // than before them (event-metrics.ts); a scrape makes it sooner.
+      warmMetrics = setTimeout(() => metrics.registry, METRICS_WARM_MS)
+      warmMetrics.unref()
       return addr
     },
     async close() {
       shuttingDown = true
+      clearTimeout(warmMetrics)
       const closed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server?.close(() => resolve()))
       server?.closeIdleConnections()
       if (inFlight > 0) {
