@@ -177,6 +177,23 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
+let turn: Promise<void> | undefined
+/**
+ * Resolves in this event-loop turn's check phase, the same promise for every caller of the turn: the events
+ * read from all ready sockets in one poll are handled first and their replies written after, one after
+ * another, instead of each write waking the peer while other requests still wait to be read (issue 9:
+ * CPU per request under load ≈ 95 → 70 µs, A/B; p50 and p99 latency no higher; an idle server answers one
+ * loop turn later).
+ */
+function nextTurn(): Promise<void> {
+  return (turn ??= new Promise<void>((resolve) => {
+    setImmediate(() => {
+      turn = undefined
+      resolve()
+    })
+  }))
+}
+
 export function createHost(options: HostOptions): Host {
   const { config, log, mounts } = options
   const metrics = options.metrics ?? hostMetrics()
@@ -317,6 +334,8 @@ export function createHost(options: HostOptions): Host {
         res.end()
       } else {
         if (reply.traceparent === undefined) reply.traceparent = span.traceparent
+        // Replies over HTTP are written together once per event-loop turn (see nextTurn).
+        if (req instanceof IncomingMessage) await nextTurn()
         const { headers, body: out } = binaryParts(reply)
         // Content-Length must be given with writeHead (otherwise the body would go chunked).
         headers['content-length'] = String(typeof out === 'string' ? Buffer.byteLength(out) : out.length)
