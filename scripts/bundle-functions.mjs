@@ -68,6 +68,19 @@ const pgNodeStream = {
   },
 }
 
+// shared/prom-client-sync.ts loads prom-client on first use through createRequire, which would look for
+// node_modules beside the bundle (a deployed bundle has none). In the bundle it becomes a plain require()
+// that esbuild resolves into the bundle itself, still evaluated only when first called.
+const promClientSync = {
+  name: 'prom-client-sync',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]shared[\\/]prom-client-sync\.ts$/ }, (args) => {
+      if (!readFileSync(args.path, 'utf8').includes("load('prom-client')")) throw new Error(`prom-client-sync: ${args.path} changed shape; review scripts/bundle-functions.mjs`)
+      return { contents: "export function promClient() { return require('prom-client') }\n", loader: 'js' }
+    })
+  },
+}
+
 // CommonJS dependencies bundled into ESM still call require() for Node built-ins, so chunks get a module-scoped
 // `require`. esbuild prepends a banner to every chunk, but createRequire() is not free: it turns the chunk's URL
 // into a path and computes its node_modules lookup paths — start-up work in every chunk (≈ 0.4 MiB of alert's
@@ -121,11 +134,33 @@ function leanServe(name) {
     if (!text.includes(from)) throw new Error(`lean-serve: ${file} no longer contains ${from}; review scripts/bundle-functions.mjs`)
     return text.replace(from, to)
   }
+  // The modules every `serve <name>` start-up loads are imported statically instead: one chunk graph loaded
+  // up front rather than five rounds of dynamic imports (resolve, read, compile, link, evaluate each): ≈ 6 ms
+  // of classify's spawn → first reply and ≈ 8 ms of its CPU (issue 9, A/B of 21 spawns).
+  const eager = (text, specifiers, file) => {
+    let out = text
+    const heads = specifiers.map((spec, i) => {
+      out = replace(out, `import('${spec}')`, `Promise.resolve(__krEager${i})`, file)
+      return `import * as __krEager${i} from '${spec}'\n`
+    })
+    return heads.join('') + out
+  }
   const rewrites = {
-    'cli/registry.ts': (t) => FUNCTIONS.filter((f) => f !== name).reduce((acc, f) => replace(acc, `import('../functions/${f}/index.js')`, gone(f), 'cli/registry.ts'), t),
-    'cli/main.ts': (t) => COMMANDS_ELSEWHERE.reduce((acc, c) => replace(acc, `import('./commands/${c}.js')`, gone(`the ${c} command`), 'cli/main.ts'), t),
+    'cli/registry.ts': (t) =>
+      eager(
+        FUNCTIONS.filter((f) => f !== name).reduce((acc, f) => replace(acc, `import('../functions/${f}/index.js')`, gone(f), 'cli/registry.ts'), t),
+        [`../functions/${name}/index.js`],
+        'cli/registry.ts',
+      ),
+    'cli/main.ts': (t) => eager(COMMANDS_ELSEWHERE.reduce((acc, c) => replace(acc, `import('./commands/${c}.js')`, gone(`the ${c} command`), 'cli/main.ts'), t), ['./commands/serve.js'], 'cli/main.ts'),
     // `serve all` mounts persist's dashboard; a single-function serve never does.
-    'cli/commands/serve.ts': (t) => (name === 'persist' ? t : replace(t, `import('../../functions/persist/index.js')`, gone('persist'), 'cli/commands/serve.ts')),
+    'cli/commands/serve.ts': (t) =>
+      eager(
+        name === 'persist' ? t : replace(t, `import('../../functions/persist/index.js')`, gone('persist'), 'cli/commands/serve.ts'),
+        ['../../shared/logger.js', '../../shared/host.js', '../../shared/tracing.js'],
+        'cli/commands/serve.ts',
+      ),
+    ...(name === 'classify' ? { 'functions/classify/index.ts': (t) => eager(t, ['./config.js'], 'functions/classify/index.ts') } : {}),
   }
   return {
     name: 'lean-serve',
@@ -133,7 +168,7 @@ function leanServe(name) {
       b.onResolve({ filter: /^kr-lean-entry$/ }, () => ({ path: name, namespace: 'kr-lean-entry' }))
       b.onLoad({ filter: /.*/, namespace: 'kr-lean-entry' }, () => ({ contents: leanEntry(name), resolveDir: repoRoot, loader: 'js' }))
       b.onResolve({ filter: /^\.\/cli\.js$/ }, (args) => (args.namespace === 'kr-lean-entry' ? { path: './cli.js', external: true } : undefined))
-      b.onLoad({ filter: /[\\/]cli[\\/](registry|main|commands[\\/]serve)\.ts$/ }, (args) => {
+      b.onLoad({ filter: /[\\/](cli[\\/](registry|main|commands[\\/]serve)|functions[\\/]classify[\\/]index)\.ts$/ }, (args) => {
         const rewrite = rewrites[path.relative(repoRoot, args.path).split(path.sep).join('/')]
         return rewrite === undefined ? undefined : { contents: rewrite(readFileSync(args.path, 'utf8')), loader: 'ts' }
       })
@@ -171,8 +206,8 @@ async function bundleOne(name, rootPackage, outRoot) {
     logLevel: 'warning',
   }
   const builds = [
-    { ...common, entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') }, chunkNames: 'cli-chunk-[hash]', plugins: [pgNodeStream] },
-    { ...common, entryPoints: { index: 'kr-lean-entry' }, chunkNames: 'chunk-[hash]', plugins: [leanServe(name), pgNodeStream] },
+    { ...common, entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') }, chunkNames: 'cli-chunk-[hash]', plugins: [pgNodeStream, promClientSync] },
+    { ...common, entryPoints: { index: 'kr-lean-entry' }, chunkNames: 'chunk-[hash]', plugins: [leanServe(name), pgNodeStream, promClientSync] },
   ]
   for (const options of builds) {
     const result = await build(options)

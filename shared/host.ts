@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { binaryParts, parseHttpEvent, receivedAsBinary, type CloudEventV1 } from './cloudevent.js'
 import type { HostConfig } from './config.js'
 import { ReflexError, publicBody, toReflexError } from './errors.js'
-import { hostMetrics, type HostMetrics } from './metrics.js'
+import { hostMetrics, type HostMetrics } from './event-metrics.js'
 import { endEventSpan, startEventSpan } from './tracing.js'
 
 export interface FunctionContext {
@@ -129,6 +129,8 @@ function inProcessResponse(done: (answer: InProcessAnswer) => void): EventRespon
 // ---- end of in-process delivery types ----
 
 const EMPTY = Buffer.alloc(0)
+/** How long after listening the host's metrics registry is made when nothing asked for it before. */
+const METRICS_WARM_MS = 1000
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
@@ -178,6 +180,23 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+let turn: Promise<void> | undefined
+/**
+ * Resolves in this event-loop turn's check phase, the same promise for every caller of the turn: the events
+ * read from all ready sockets in one poll are handled first and their replies written after, one after
+ * another, instead of each write waking the peer while other requests still wait to be read (issue 9:
+ * CPU per request under load ≈ 95 → 70 µs, A/B; p50 and p99 latency no higher; an idle server answers one
+ * loop turn later).
+ */
+function nextTurn(): Promise<void> {
+  return (turn ??= new Promise<void>((resolve) => {
+    setImmediate(() => {
+      turn = undefined
+      resolve()
+    })
+  }))
+}
 
 export function createHost(options: HostOptions): Host {
   const { config, log, mounts } = options
@@ -323,6 +342,8 @@ export function createHost(options: HostOptions): Host {
         res.end()
       } else {
         if (reply.traceparent === undefined) reply.traceparent = span.traceparent
+        // Replies over HTTP are written together once per event-loop turn (see nextTurn).
+        if (req instanceof IncomingMessage) await nextTurn()
         const { headers, body: out } = binaryParts(reply)
         // Content-Length must be given with writeHead (otherwise the body would go chunked).
         headers['content-length'] = String(typeof out === 'string' ? Buffer.byteLength(out) : out.length)
@@ -349,6 +370,7 @@ export function createHost(options: HostOptions): Host {
   }
 
   let server: Server | undefined
+  let warmMetrics: NodeJS.Timeout | undefined
   let url = ''
   return {
     metrics,
@@ -375,10 +397,15 @@ export function createHost(options: HostOptions): Host {
       server.keepAliveTimeout = 65_000 // longer than Knative's queue-proxy idle timeout
       const addr = server.address() as AddressInfo
       url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      // The registry (prom-client and Node's default metrics) is made lazily, after the first events rather
+      // than before them (event-metrics.ts); a scrape makes it sooner.
+      warmMetrics = setTimeout(() => metrics.registry, METRICS_WARM_MS)
+      warmMetrics.unref()
       return addr
     },
     async close() {
       shuttingDown = true
+      clearTimeout(warmMetrics)
       const closed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server?.close(() => resolve()))
       server?.closeIdleConnections()
       if (inFlight > 0) {

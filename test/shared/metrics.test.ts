@@ -92,3 +92,26 @@ void t.test('hostMetrics registers the names DESIGN.md lists, once per registry'
     ['events_received_total', 'event_processing_failures_total', 'event_replies_total', 'event_processing_duration_seconds', 'event_lag_seconds'],
   )
 })
+
+void t.test('hostMetrics without a registry makes one on first use, showing what was counted before', async (t) => {
+  const m = hostMetrics(undefined, false)
+  m.received.inc('classify', 'dev.knative.apiserver.resource.update')
+  m.received.inc('classify', 'dev.knative.apiserver.resource.update')
+  m.duration.observe(0.003, 'classify', 'dev.knative.apiserver.resource.update', 'reply')
+  m.lag.observe(2, 'classify')
+  const r = m.registry
+  t.equal(m.registry, r, 'one registry')
+  t.equal(hostMetrics(r, false), m, 'found again by its registry')
+  t.same(
+    r.getMetricsAsArray().map((x) => x.name),
+    ['events_received_total', 'event_processing_failures_total', 'event_replies_total', 'event_processing_duration_seconds', 'event_lag_seconds'],
+  )
+  m.received.inc('classify', 'dev.knative.apiserver.resource.update')
+  const text = await r.metrics()
+  t.match(text, /^events_received_total\{function="classify",type="dev\.knative\.apiserver\.resource\.update"\} 3$/m)
+  t.match(text, /^event_processing_duration_seconds_count\{function="classify",type="dev\.knative\.apiserver\.resource\.update",outcome="reply"\} 1$/m)
+  t.match(text, /^event_lag_seconds_sum\{function="classify"\} 2$/m)
+  t.notMatch(text, /process_cpu_seconds_total/, 'no default metrics when not asked for')
+  const withDefaults = hostMetrics()
+  t.match(await withDefaults.registry.metrics(), /^process_cpu_seconds_total /m, "Node's default metrics when asked for")
+})
