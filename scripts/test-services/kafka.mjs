@@ -158,8 +158,11 @@ export function createKafka({ dir, log, state }) {
       const fresh = !existsSync(path.join(dataDir, 'meta.properties'))
       if (fresh) {
         mkdirSync(dataDir, { recursive: true })
-        // A cluster id is 16 random bytes, base64url without padding (what `random-uuid` prints).
-        const clusterId = randomBytes(16).toString('base64url')
+        // A cluster id is 16 random bytes, base64url without padding (what `random-uuid` prints). Like
+        // Kafka's Uuid.randomUuid(), never one that starts with '-': the storage tool would read it as an
+        // option and the format would fail (1 start in 64).
+        let clusterId = randomBytes(16).toString('base64url')
+        while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url')
         await run('java', [...javaArgs, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', propsFile], { cwd: dir })
       }
       pid = spawnDetached('java', [...javaArgs, 'kafka.Kafka', propsFile], { logFile, cwd: dir })
