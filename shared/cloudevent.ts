@@ -250,15 +250,21 @@ export function canHandOver(event: CloudEventV1): boolean {
   return data === undefined || isJsonMediaType(event.datacontenttype)
 }
 
+// The values freezeJson has checked and frozen whole (see there): a later delivery of the same event
+// finds its data here instead of walking it again.
+const FROZEN_JSON = new WeakSet<object>()
+
 /**
  * Freezes a JSON value and everything in it, so that subscribers sharing one parsed form (in-process
  * delivery) cannot change what the others see: a handler that writes to its input fails loudly (strict
- * mode throws) instead of corrupting the next delivery. Returns false, and the value must then travel as a
- * message, when something in it is not what JSON.parse makes (plain objects, arrays, primitives): a Date or
- * a Buffer would reach the subscriber as another value after a JSON round trip.
+ * mode throws) instead of corrupting the next delivery. Returns false, and freezes nothing, when something
+ * in it is not what JSON.parse makes (plain objects, arrays, primitives; no cycles): a Date or a Buffer
+ * would reach the subscriber as another value after a JSON round trip, so the value must travel as a message.
  */
 export function freezeJson(value: unknown): boolean {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return true
+  if (value === null || typeof value !== 'object' || FROZEN_JSON.has(value)) return true
+  // Checked whole before anything is frozen: a half-frozen value would pass the check on the next delivery.
+  const seen = new Set<object>([value])
   const stack: object[] = [value]
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const isArray = Array.isArray(node)
@@ -266,11 +272,15 @@ export function freezeJson(value: unknown): boolean {
       const proto: unknown = Object.getPrototypeOf(node)
       if (proto !== Object.prototype && proto !== null) return false
     }
-    for (const child of isArray ? (node as unknown[]) : Object.values(node)) {
-      if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) stack.push(child as object)
+    for (const child of (isArray ? node : Object.values(node)) as unknown[]) {
+      if (child === null || typeof child !== 'object') continue
+      if (seen.has(child)) return false // a cycle (or a shared subtree), which JSON text cannot carry as such
+      seen.add(child)
+      stack.push(child)
     }
-    Object.freeze(node)
   }
+  for (const node of seen) Object.freeze(node)
+  FROZEN_JSON.add(value)
   return true
 }
 

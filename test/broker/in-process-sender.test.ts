@@ -164,4 +164,6 @@ void t.test('bytes and text still travel as the binary-mode message', async (t) 
   const dated = { ...event('d1', 'x.ping'), data: { at: new Date(Date.UTC(2026, 10, 28)) } }
   t.equal((await local.send(url, dated, {}, undefined)).status, 202)
   t.same(fn.seen[2]?.data, { at: '2026-11-28T00:00:00.000Z' })
+  t.equal((await local.send(url, dated, {}, undefined)).status, 202)
+  t.same(fn.seen[3]?.data, { at: '2026-11-28T00:00:00.000Z' }, 'and again on the next delivery of the same event')
 })

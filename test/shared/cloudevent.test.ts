@@ -115,5 +115,13 @@ void t.test('freezeJson freezes every nested object and array, and a write then 
   t.equal(freezeJson({ at: new Date(0) }), false, 'a Date')
   t.equal(freezeJson({ raw: Buffer.from('x') }), false, 'a Buffer (typed arrays cannot be frozen either)')
   t.equal(freezeJson([new Map()]), false, 'a Map')
+  // Refused values are left as they were, and are refused again: nothing of them was frozen on the way.
+  const dated = { a: { b: 1 }, at: new Date(0) }
+  t.equal(freezeJson(dated), false)
+  t.notOk(Object.isFrozen(dated) || Object.isFrozen(dated.a), 'nothing frozen')
+  t.equal(freezeJson(dated), false, 'still refused')
+  const cyclic: Record<string, unknown> = { n: 1 }
+  cyclic.self = cyclic
+  t.equal(freezeJson(cyclic), false, 'a cycle')
   t.end()
 })
