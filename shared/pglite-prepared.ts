@@ -38,8 +38,8 @@ export function preparedStatements(db: PGlite, pglite: Pick<PgliteModule, 'proto
   let counter = 0
 
   async function prepare(name: string, sql: string, syncToFs: boolean): Promise<Prepared> {
-    // A name of our own per text: the caller's name only finds it (a statement prepared again after it
-    // went stale gets a new one, so a failed Close can never leave a clash behind).
+    // A name of our own per preparation: the caller's name only finds it, and a statement prepared again
+    // after it went stale gets a new one (the stale one is never closed: it cannot clash).
     const pgName = `kr_${++counter}_${name}`
     const message = concat([serialize.parse({ name: pgName, text: sql }), serialize.describe({ type: 'S', name: pgName }), serialize.sync()])
     const described = await db.execProtocol(message, { syncToFs })
@@ -75,12 +75,10 @@ export function preparedStatements(db: PGlite, pglite: Pick<PgliteModule, 'proto
         return await execute<T>(p, params, syncToFs)
       } catch (err) {
         const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined
-        // Inside a transaction the error has aborted it: the caller's rollback and retry take over.
-        if (typeof code !== 'string' || !STALE.has(code) || inTransaction) {
-          if (typeof code === 'string' && STALE.has(code)) statements.delete(name)
-          throw err
-        }
+        if (typeof code !== 'string' || !STALE.has(code)) throw err
         statements.delete(name)
+        // Inside a transaction the error has aborted it: the caller's rollback and retry take over.
+        if (inTransaction) throw err
         return execute<T>(await prepare(name, sql, syncToFs), params, syncToFs)
       }
     },
