@@ -145,8 +145,14 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
     return { ms: r.ms, stdout: r.stdout }
   }
+  // A build without `elapsedMs` is timed from outside against a 1-event replay, run only when needed: a
+  // fresh one beside each measured replay (machine drift), the first one reused for the trial and in smoke.
   const small = file(1)
-  let baseline: { ms: number; stdout: string } | undefined
+  let oneEvent: { ms: number } | undefined
+  const oneEventMs = async (fresh: boolean): Promise<number> => {
+    if (oneEvent === undefined || (fresh && !smoke)) oneEvent = await run(small)
+    return oneEvent.ms
+  }
   const rates: number[] = []
   let summary: unknown
   let events = devEvents
@@ -154,19 +160,14 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     // Size the replay to ~10 s of work at the measured rate (at most --dev-events), from a 1/10 trial run:
     // a slow pipeline then still finishes in reasonable time, a fast one gets a long enough run.
     const trialN = Math.max(20, Math.min(500, Math.round(devEvents / 10)))
-    const one = await run(small)
-    baseline = one
     const trial = await run(file(trialN))
-    const trialRate = rateOf(trial, trialN) ?? (trialN - 1) / (Math.max(1, trial.ms - one.ms) / 1000)
+    const trialRate = rateOf(trial, trialN) ?? (trialN - 1) / (Math.max(1, trial.ms - (await oneEventMs(false))) / 1000)
     events = Math.max(trialN, Math.min(devEvents, Math.round(trialRate * 10)))
     const big = file(events)
     for (let rep = 0; rep < settings.reps; rep++) {
-      // An older build is timed from outside: a fresh 1-event baseline beside each replay (machine drift).
       const many = await run(big)
       summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
-      const inside = rateOf(many, events)
-      const base = inside !== undefined || smoke ? one : await run(small)
-      rates.push(inside ?? (events - 1) / (Math.max(1, many.ms - base.ms) / 1000))
+      rates.push(rateOf(many, events) ?? (events - 1) / (Math.max(1, many.ms - (await oneEventMs(true))) / 1000))
     }
   } catch (err) {
     return { status: 'failed', workload, reason: (err as Error).message }
@@ -178,12 +179,11 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     const r = await run(file(pacedN), ['--rate', String(devRate)])
     const s = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as { inputToStoredMs?: { p50: number; p99: number; max: number } } | null
     const l = s?.inputToStoredMs
-    const inside = rateOf(r, pacedN)
-    const base = inside !== undefined || (smoke && baseline !== undefined) ? baseline : await run(small)
+    const achievedRate = rateOf(r, pacedN) ?? (pacedN - 1) / (Math.max(1, r.ms - (await oneEventMs(true))) / 1000)
     paced =
       l === undefined
         ? { status: 'failed', reason: 'no inputToStoredMs in the summary (classify and persist must both run)', rate: devRate, events: pacedN }
-        : { status: 'measured', rate: devRate, events: pacedN, achievedRate: inside ?? (pacedN - 1) / (Math.max(1, r.ms - (base?.ms ?? 0)) / 1000), p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max }
+        : { status: 'measured', rate: devRate, events: pacedN, achievedRate, p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max }
   } catch (err) {
     paced = { status: 'failed', reason: (err as Error).message, rate: devRate, events: pacedN }
   }
