@@ -161,9 +161,10 @@ export function summaryCounter(persistTriggers: ReadonlySet<string>, now: () => 
       } else countReply(event)
     },
     delivered(r: DeliveryReport) {
-      lastDeliveryAt = now()
+      const at = now()
+      lastDeliveryAt = at
       const arrival = typeof r.event.knativearrivaltime === 'string' ? Date.parse(r.event.knativearrivaltime) : NaN
-      if (!Number.isNaN(arrival)) lastLag = Math.max(0, now() - arrival) / 1000
+      if (!Number.isNaN(arrival)) lastLag = Math.max(0, at - arrival) / 1000
       if (r.outcome === 'dead-lettered') summary.deadLettered++
       else if (r.outcome === 'failed') summary.errors++
       else if (persistTriggers.has(r.trigger)) {
@@ -171,7 +172,7 @@ export function summaryCounter(persistTriggers: ReadonlySet<string>, now: () => 
         if (seenPersisted.add(key)) {
           summary.persisted++
           // persist answers after the commit: this is when the classified event of that input is stored.
-          if (r.event.type === CLASSIFIED && r.origin !== undefined) latency.record(now() - r.origin)
+          if (r.event.type === CLASSIFIED && r.origin !== undefined) latency.record(at - r.origin)
         }
       }
     },
