@@ -1,4 +1,4 @@
-// Prometheus metrics with the names our PrometheusRule and Grafana dashboard use (docs/METRICS.md).
+// Prometheus metrics with the names our PrometheusRule and Grafana dashboard use (README "The contract").
 //
 // The host records five series per event. prom-client's inc/observe validate the label object and build a
 // hash string from it on every call (≈ 5 µs per event on the HTTP path); the host's metrics instead keep

@@ -1,4 +1,4 @@
-// persist's own metrics, with the names fixed in /work/contracts-extra.md (docs/METRICS.md).
+// persist's own metrics (names listed in docs/PERSIST.md).
 import { Counter, type Registry } from '../../shared/metrics.js'
 
 export interface PersistMetrics {
