@@ -1,7 +1,8 @@
 // The read side: parameterized SQL over the event table and the projections. Pages are keyset-paginated
 // newest first on (time, seq), which the indexes in migrations/001 serve directly (docs/PERSIST.md).
+import type { Severity } from '../../shared/contracts.js'
 import type { Queryable } from '../../shared/db.js'
-import { encodeCursor, type DeadLetterQuery, type EventFilter, type Page, type PodEventsQuery, type ProblemsQuery, type StatsQuery } from './query-params.js'
+import { encodeCursor, type DeadLetterQuery, type EventFilter, type Page, type PodEventsQuery, type PodStatus, type ProblemsQuery, type StatsQuery } from './query-params.js'
 
 /** Timestamps leave the database as RFC 3339 UTC with microseconds, so cursors round-trip exactly. */
 const iso = (col: string): string => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
@@ -159,10 +160,15 @@ export interface PodEvent {
   readonly status: string
 }
 
+/** The view's status per severity (migrations/002); classified events always have one of the three. */
+const SEVERITY_OF_STATUS: Readonly<Record<PodStatus, Severity>> = { CRITICAL: 'critical', WARNING: 'warning', NORMAL: 'info' }
+
 export async function listPodEvents(db: Queryable, filter: PodEventsQuery, page: Page): Promise<PageOf<PodEvent>> {
   const w = new Where()
   if (filter.namespace !== undefined) w.add((p) => `namespace = ${p(filter.namespace)}`)
-  if (filter.status !== undefined) w.add((p) => `status = ${p(filter.status)}`)
+  // On the severity column, not the CASE of `status`: that is what persist_events' severity index serves.
+  const severity = filter.status === undefined ? undefined : SEVERITY_OF_STATUS[filter.status]
+  if (severity !== undefined) w.add((p) => `severity = ${p(severity)}`)
   if (filter.since !== undefined) w.add((p) => `event_time >= ${p(filter.since)}::timestamptz`)
   if (filter.until !== undefined) w.add((p) => `event_time < ${p(filter.until)}::timestamptz`)
   if (page.cursor !== undefined) {

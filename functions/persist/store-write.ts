@@ -27,12 +27,12 @@ function columns(rows: readonly (readonly unknown[])[], width: number): unknown[
 
 const CLASSIFIED = 'dev.kubereflex.event.classified'
 
-// One statement writes the events and everything a classified event projects to: the pod_events_view
-// rows, the hourly counts and the problem rows — aggregated by PostgreSQL from the rows the INSERT really
-// added (RETURNING leaves the duplicates out) — and, with the archive on, the outbox rows. A single
-// statement is atomic by itself, so a batch without alert/recovery replies needs no BEGIN/COMMIT: one
-// round trip and one commit per group commit. Its text is fixed (arrays over unnest), so it is a named
-// prepared statement (shared/db.ts).
+// One statement writes the events and everything a classified event projects to: the hourly counts and
+// the problem rows — aggregated by PostgreSQL from the rows the INSERT really added (RETURNING leaves the
+// duplicates out) — and, with the archive on, the outbox rows. (pod_events_view is a view over the events:
+// migrations/002.) A single statement is atomic by itself, so a batch without alert/recovery replies
+// needs no BEGIN/COMMIT: one round trip and one commit per group commit. Its text is fixed (arrays over
+// unnest), so it is a named prepared statement (shared/db.ts).
 //  - seq follows the batch order (ORDER BY ord), so "later in the batch wins a tie" is "higher seq wins".
 //  - counts: one row per (hour, namespace, category, severity); problems: the newest occurrence of each
 //    fingerprint (DISTINCT ON), with the first time and the number of occurrences over the batch; info
@@ -58,11 +58,6 @@ function insertEvents(outbox: boolean): string {
     occurred_at${outbox ? ', event' : ''}
 ), classified AS (
   SELECT * FROM ins WHERE type = '${CLASSIFIED}' AND severity IS NOT NULL
-), view AS (
-  INSERT INTO pod_events_view (event_seq, id, namespace, kind, pod, reason, message, event_time, status)
-  SELECT seq, id, namespace, coalesce(kind, ''), coalesce(name, ''), coalesce(reason, ''), coalesce(message, ''), occurred_at,
-    CASE severity WHEN 'critical' THEN 'CRITICAL' WHEN 'warning' THEN 'WARNING' ELSE 'NORMAL' END
-  FROM classified
 ), counts AS (
   INSERT INTO persist_event_counts (bucket, namespace, category, severity, count)
   SELECT date_bin('1 hour', occurred_at, timestamptz '2000-01-01 00:00:00+00'), coalesce(namespace, ''),
