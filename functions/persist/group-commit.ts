@@ -12,6 +12,8 @@ export interface GroupCommitOptions<I, O> {
   readonly maxBatch: number
 }
 
+const KEPT_SIZES = 1000
+
 interface Pending<I, O> {
   readonly item: I
   readonly resolve: (o: O) => void
@@ -22,7 +24,8 @@ export class GroupCommit<I, O> {
   private queue: Pending<I, O>[] = []
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
-  /** Sizes of the batches written so far (for tests and the debug log). */
+  /** Sizes of the latest batches written (at least the last KEPT_SIZES; for tests). Bounded: a long-running
+   *  persist writes hundreds of batches a second, and an ever-growing list of them would be a leak. */
   readonly batchSizes: number[] = []
 
   constructor(private readonly options: GroupCommitOptions<I, O>) {}
@@ -56,7 +59,7 @@ export class GroupCommit<I, O> {
     this.timer = undefined
     if (this.running !== undefined || this.queue.length === 0) return
     const batch = this.queue.splice(0, this.options.maxBatch)
-    this.batchSizes.push(batch.length)
+    if (this.batchSizes.push(batch.length) >= 2 * KEPT_SIZES) this.batchSizes.splice(0, KEPT_SIZES)
     this.running = this.write(batch).finally(() => {
       this.running = undefined
       // Whatever queued up meanwhile has already waited one transaction: write it at once.

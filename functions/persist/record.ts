@@ -26,11 +26,9 @@ export interface EventRecord {
   readonly name: string | null
   readonly message: string | null
   readonly fingerprint: string | null
-  /** The CloudEvent in the JSON event format (binary data as data_base64). */
-  readonly event: Record<string, unknown>
   /**
-   * `event` as JSON text, checked storable (storableJson): what the INSERTs send for the jsonb columns.
-   * Serialized once per event, here, instead of once for the check and again per statement.
+   * The CloudEvent in the JSON event format (binary data as data_base64), as text checked storable
+   * (storableJson): what the INSERTs send for the jsonb columns. Serialized once per event, here.
    */
   readonly json: string
 }
@@ -84,15 +82,16 @@ export const MAX_STORED_DEPTH = 256
  * MAX_STORED_DEPTH, and U+0000 in a string (jsonb refuses it, SQLSTATE 22P05).
  */
 export function storableJson(event: CloudEventV1): string {
-  return storableText(event, toJsonEvent(event))
-}
-
-/** storableJson of `json`, the JSON format of `event` already built (toJsonEvent). */
-function storableText(event: CloudEventV1, json: Record<string, unknown>): string {
   if (nestsDeeperThan(event.data, MAX_STORED_DEPTH - 1)) throw dataInvalid(event.type, `nests deeper than ${MAX_STORED_DEPTH} levels, which cannot be stored`)
-  const text = JSON.stringify(json)
+  // JSON.stringify leaves out undefined attributes as toJsonEvent does, so only binary data needs the copy.
+  const text = JSON.stringify(Buffer.isBuffer(event.data) ? toJsonEvent(event) : event)
   if (text.includes('\\u0000')) throw dataInvalid(event.type, 'contains a NUL character, which cannot be stored')
   return text
+}
+
+/** An extension attribute as a non-empty string, else null. */
+function ext(event: CloudEventV1, name: string): string | null {
+  return str(event[name])
 }
 
 /**
@@ -101,20 +100,10 @@ function storableText(event: CloudEventV1, json: Record<string, unknown>): strin
  */
 export function toRecord(event: CloudEventV1, receivedAt: Date): EventRecord {
   // Refused here with a 400 rather than letting one poison event fail a whole group commit with a 500.
-  const json = toJsonEvent(event)
-  const text = storableText(event, json)
+  const json = storableJson(event)
   const data = obj(event.data)
-  const ext = (name: string): string | null => str(event[name])
-  const fromSubject = SUBJECT.exec(event.subject ?? '')
-  const base = {
-    source: event.source,
-    id: event.id,
-    type: event.type,
-    subject: str(event.subject),
-    time: time(event.time),
-    event: json,
-    json: text,
-  }
+  const eventTime = time(event.time)
+  // One object literal per kind, every field in the same order: the records of a batch share one shape.
   if (event.type === CLASSIFIED) {
     if (data === undefined) throw dataInvalid(event.type, 'must be a JSON object (ClassifiedData)')
     const object = obj(data.object)
@@ -123,40 +112,51 @@ export function toRecord(event: CloudEventV1, receivedAt: Date): EventRecord {
     if (sev === null) problems.push(`severity must be one of ${SEVERITIES.join(', ')}`)
     if (object === undefined || str(object.kind) === null || str(object.name) === null) problems.push('object.kind and object.name are required')
     if (typeof data.reason !== 'string') problems.push('reason must be a string')
-    const fingerprint = str(data.fingerprint) ?? ext('fingerprint')
+    const fingerprint = str(data.fingerprint) ?? ext(event, 'fingerprint')
     if (fingerprint === null) problems.push('fingerprint is required')
     if (problems.length > 0 || sev === null || object === undefined) throw dataInvalid(event.type, problems.join('; '))
     return {
-      ...base,
+      source: event.source,
+      id: event.id,
+      type: event.type,
       recordKind: 'classified',
       outcome: null,
-      occurredAt: time(data.lastTime) ?? time(data.firstTime) ?? base.time ?? receivedAt.toISOString(),
+      subject: str(event.subject),
+      time: eventTime,
+      occurredAt: time(data.lastTime) ?? time(data.firstTime) ?? eventTime ?? receivedAt.toISOString(),
       severity: sev,
-      category: str(data.category) ?? ext('category'),
-      action: str(data.action) ?? ext('action'),
+      category: str(data.category) ?? ext(event, 'category'),
+      action: str(data.action) ?? ext(event, 'action'),
       reason: str(data.reason) ?? '',
       namespace: str(data.namespace) ?? str(object.namespace),
       kind: str(object.kind),
       name: str(object.name),
       message: typeof data.message === 'string' ? data.message : '',
       fingerprint,
+      json,
     }
   }
   const isAlert = event.type.startsWith(ALERT_PREFIX)
   const isRecovery = event.type.startsWith(RECOVERY_PREFIX)
+  const fromSubject = SUBJECT.exec(event.subject ?? '')
   return {
-    ...base,
+    source: event.source,
+    id: event.id,
+    type: event.type,
     recordKind: isAlert ? 'alert' : isRecovery ? 'recovery' : 'other',
     outcome: isAlert ? event.type.slice(ALERT_PREFIX.length) : isRecovery ? event.type.slice(RECOVERY_PREFIX.length) : null,
-    occurredAt: base.time ?? receivedAt.toISOString(),
+    subject: str(event.subject),
+    time: eventTime,
+    occurredAt: eventTime ?? receivedAt.toISOString(),
     severity: severity(event.severity) ?? severity(data?.severity),
-    category: ext('category') ?? str(data?.category),
-    action: ext('action') ?? str(data?.action),
-    reason: ext('reason') ?? str(data?.reason),
-    namespace: str(data?.namespace) ?? ext('namespace') ?? (fromSubject?.[1] === '_cluster' ? null : (fromSubject?.[1] ?? null)),
-    kind: ext('kind') ?? str(data?.kind) ?? fromSubject?.[2] ?? null,
-    name: ext('name') ?? str(data?.name) ?? fromSubject?.[3] ?? null,
+    category: ext(event, 'category') ?? str(data?.category),
+    action: ext(event, 'action') ?? str(data?.action),
+    reason: ext(event, 'reason') ?? str(data?.reason),
+    namespace: str(data?.namespace) ?? ext(event, 'namespace') ?? (fromSubject?.[1] === '_cluster' ? null : (fromSubject?.[1] ?? null)),
+    kind: ext(event, 'kind') ?? str(data?.kind) ?? fromSubject?.[2] ?? null,
+    name: ext(event, 'name') ?? str(data?.name) ?? fromSubject?.[3] ?? null,
     message: str(data?.message) ?? str(data?.error) ?? null,
-    fingerprint: ext('fingerprint') ?? str(data?.fingerprint),
+    fingerprint: ext(event, 'fingerprint') ?? str(data?.fingerprint),
+    json,
   }
 }

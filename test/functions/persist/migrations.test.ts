@@ -52,7 +52,7 @@ eachBackend(t, 'migration 002 keeps the pod events that 001 stored in its table'
   const kind = await db.query<{ relkind: string }>("SELECT relkind FROM pg_class WHERE oid = 'pod_events_view'::regclass")
   t.same(kind.rows, [{ relkind: 'v' }], 'pod_events_view is a view now')
 
-  const page = { limit: 10 }
+  const page = { limit: 10, cursor: undefined }
   const critical = await listPodEvents(db, { status: 'CRITICAL' }, page)
   t.same(critical.items.map((e) => [e.reason, e.status]), [['BackOff', 'CRITICAL']], 'status CRITICAL')
   const normal = await listPodEvents(db, { status: 'NORMAL' }, page)

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { ConfigError } from '../../../shared/config.js'
 import { ReflexError } from '../../../shared/errors.js'
-import { loadConfig, matchesFilter, parseEventsQuery, toRecord } from '../../../functions/persist/index.js'
+import { loadConfig, matchesFilter, parseEventsQuery, toJsonEvent, toRecord } from '../../../functions/persist/index.js'
 import { GroupCommit } from '../../../functions/persist/group-commit.js'
 import { decodeCursor, encodeCursor } from '../../../functions/persist/query-params.js'
 import { alertReply, classified, recoveryReply } from './fixtures.js'
@@ -36,7 +36,11 @@ void t.test('toRecord: columns of classified events and of alert/recovery replie
   t.match(rc, { recordKind: 'recovery', outcome: 'skipped', action: 'restart-pod' })
   const received = new Date('2026-11-27T10:00:00Z')
   const other = toRecord({ specversion: '1.0', id: '1', source: '/x', type: 'dev.kubereflex.other', data: Buffer.from('hi') }, received)
-  t.match(other, { recordKind: 'other', occurredAt: received.toISOString(), event: { data_base64: 'aGk=' } })
+  t.match(other, { recordKind: 'other', occurredAt: received.toISOString() })
+  t.same(JSON.parse(other.json), { specversion: '1.0', id: '1', source: '/x', type: 'dev.kubereflex.other', data_base64: 'aGk=' }, 'binary data stored as data_base64')
+  t.same(JSON.parse(r.json), toJsonEvent(oom), 'the stored text is the JSON event format')
+  const sparse = toRecord({ specversion: '1.0', id: '2', source: '/x', type: 'dev.kubereflex.other', partitionkey: undefined, data: { n: 1 } }, received)
+  t.equal(sparse.json, '{"specversion":"1.0","id":"2","source":"/x","type":"dev.kubereflex.other","data":{"n":1}}', 'an undefined attribute is left out')
   t.throws(() => toRecord({ ...oom, data: 'text' }, received), { code: 'EVENT_DATA_INVALID', status: 400 })
   t.end()
 })
@@ -99,4 +103,11 @@ void t.test('GroupCommit: batches concurrent submissions, isolates a poison item
   t.ok(all.every((r) => r.status === 'rejected'), 'a transient failure fails the whole batch at once')
   t.same(down.batchSizes, [3], 'without retrying one by one')
   await gc.drain()
+})
+
+void t.test('GroupCommit keeps a bounded list of batch sizes', async (t) => {
+  const gc = new GroupCommit<number, number>({ windowMs: 0, maxBatch: 1, isolate: () => false, commit: (items) => Promise.resolve([...items]) })
+  for (let i = 0; i < 5000; i++) await gc.submit(i)
+  t.ok(gc.batchSizes.length >= 1000 && gc.batchSizes.length < 2000, `${gc.batchSizes.length} sizes kept after 5000 batches`)
+  t.ok(gc.batchSizes.every((n) => n === 1))
 })
