@@ -4,6 +4,7 @@
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
 //                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--startups N]
 //                    [--dev-events N] [--dev-rate R] [--dev-paced-seconds S] [--dev-soak 10000,100000] [--dev-http-delivery]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'dev-http-delivery': { type: 'boolean', default: false },
     soak: { type: 'string' },
     dist: { type: 'string' },
+    startups: { type: 'string' },
   },
 })
 const smoke = values.smoke === true
@@ -66,6 +68,9 @@ const settings: Settings = {
   idleMs: num(values.idle, smoke ? 200 : 1000),
   startupTimeoutMs: 30_000,
 }
+// Extra cold starts per subject, taken in interleaved rounds (one spawn of every subject, then the next):
+// a single spawn moves by ±30 % with scheduling, and a ratio of two of them by more.
+const extraStartups = num(values.startups, smoke ? 1 : 5)
 const devEvents = num(values['dev-events'], smoke ? 200 : 20_000)
 const devRate = num(values['dev-rate'], 500)
 const devPacedSeconds = num(values['dev-paced-seconds'], smoke ? 0.2 : 10)
@@ -232,7 +237,7 @@ async function soakDev(ctx: SubjectContext, replay: string, steps: readonly numb
   return { events: steps, rssMiB: rss, ratio: (rss[rss.length - 1] ?? Number.NaN) / first }
 }
 
-function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined): SubjectResult {
+function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined, startups: readonly number[] = []): SubjectResult {
   const base = { id: subject.id, label: subject.label, role: subject.role }
   if (rounds.length === 0) return { ...base, status: 'failed', reason: failure ?? 'no round completed' }
   const scenarios = new Set(rounds.flatMap((r) => Object.keys(r.load)))
@@ -246,7 +251,7 @@ function summarize(subject: Subject, rounds: readonly Round[], failure: string |
     ...base,
     status: 'measured',
     ...(failure === undefined ? {} : { reason: `some rounds failed: ${failure}` }),
-    startupMs: spread(rounds.map((r) => r.startupMs)),
+    startupMs: spread([...rounds.map((r) => r.startupMs), ...startups]),
     idleRssMiB: spread(rounds.map((r) => r.idleRssMiB)),
     peakRssMiB: spread(rounds.map((r) => r.peakRssMiB)),
     firstStatus: rounds[0]?.firstStatus ?? 0,
@@ -314,7 +319,22 @@ async function main(): Promise<number> {
       }
     }
   }
-  for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id)))
+  // More cold starts, interleaved across subjects: spawn → first 2xx and stop, no load. They join the
+  // rounds' start-ups in each subject's median.
+  const startups = new Map<string, number[]>(runnable.map((s) => [s.id, []]))
+  for (let i = 1; i <= extraStartups; i++) {
+    for (const s of runnable) {
+      if (failures.has(s.id)) continue
+      try {
+        const r = await round({ ...s, throughput: false }, ctx, pick(s.payloads === 'input' ? input : classified).slice(0, 1), { ...settings, idleMs: 0 })
+        startups.get(s.id)?.push(r.startupMs)
+      } catch (err) {
+        log(`start-up ${i} ${s.id}: FAILED ${(err as Error).message}`)
+      }
+    }
+    log(`start-ups ${i}/${extraStartups}: ${runnable.map((s) => `${s.id} ${(startups.get(s.id)?.at(-1) ?? Number.NaN).toFixed(0)} ms`).join(', ')}`)
+  }
+  for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id), startups.get(s.id)))
   // The worst case (every input a critical problem) and a cluster-like mix, side by side; the soak replays the storm.
   const devSelected = only === undefined || only.includes('dev')
   const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
@@ -355,7 +375,7 @@ async function main(): Promise<number> {
     finishedAt: finishedAt.toISOString(),
     machine,
     dist: relative(root, dist) || '.',
-    settings,
+    settings: { ...settings, extraStartups },
     payloads: [...input, ...classified].map((p) => ({ scenario: scenarioName(p), bytes: Buffer.byteLength(p.body), headers: Object.keys(p.headers).length })),
     subjects: subjectResults,
     ratios,

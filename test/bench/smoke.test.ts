@@ -89,6 +89,7 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
     if (s.status === 'not-measured') t.match(s.reason, /^not measured: /, `${s.id} says why it was not measured`)
     if (s.status === 'measured') {
       t.ok((s.startupMs?.median ?? 0) > 0, `${s.id} start-up`)
+      t.equal(s.startupMs?.n, 2, `${s.id}: the round's start-up and one more (--startups 1 in smoke)`)
       t.ok((s.idleRssMiB?.median ?? 0) > 0, `${s.id} idle RSS`)
       t.ok((s.peakRssMiB?.median ?? 0) >= (s.idleRssMiB?.median ?? Infinity), `${s.id} peak RSS ≥ idle RSS`)
       t.ok(s.firstStatus !== undefined && s.firstStatus >= 200 && s.firstStatus < 300, `${s.id} first answer was 2xx`)
