@@ -294,12 +294,14 @@ async function main(): Promise<number> {
   }
   const rounds = new Map<string, Round[]>(runnable.map((s) => [s.id, []]))
   const failures = new Map<string, string>()
+  const payloadsOf = (s: Subject): Payload[] => pick(s.payloads === 'input' ? input : classified)
+  /** Spawn → first 2xx → stop: a round without load and without the quiet time before idle RSS. */
+  const coldStart = (s: Subject): Promise<Round> => round({ ...s, throughput: false }, ctx, payloadsOf(s), { ...settings, idleMs: 0 })
   // Every subject gets one unmeasured spawn first: the OS file cache is warm for all of them alike, and a
   // function's database exists before its measured cold starts (a scaled-to-zero pod finds its data).
   for (const s of runnable) {
     try {
-      const first = pick(s.payloads === 'input' ? input : classified)
-      const r = await round({ ...s, throughput: false }, ctx, first, { ...settings, idleMs: 0 })
+      const r = await coldStart(s)
       log(`${s.id}: priming start-up ${r.startupMs.toFixed(0)} ms (not counted)`)
     } catch (err) {
       log(`${s.id}: priming failed: ${(err as Error).message}`)
@@ -307,9 +309,8 @@ async function main(): Promise<number> {
   }
   for (let rep = 1; rep <= settings.reps; rep++) {
     for (const s of runnable) {
-      const payloads = pick(s.payloads === 'input' ? input : classified)
       try {
-        const r = await round(s, ctx, payloads, settings)
+        const r = await round(s, ctx, payloadsOf(s), settings)
         rounds.get(s.id)?.push(r)
         const tps = Object.entries(r.load).map(([k, v]) => `${k} ${Math.round(v.rps)}/s ${Math.round(v.cpuUsPerRequest ?? 0)} µs CPU/req${v.non2xx + v.errors + v.timeouts > 0 ? ` (${v.non2xx} non-2xx, ${v.errors} errors, ${v.timeouts} timeouts)` : ''}`)
         log(`rep ${rep}/${settings.reps} ${s.id}: start-up ${r.startupMs.toFixed(0)} ms, idle RSS ${r.idleRssMiB.toFixed(1)} MiB${tps.length > 0 ? `, ${tps.join(', ')}` : ''}`)
@@ -326,8 +327,7 @@ async function main(): Promise<number> {
     for (const s of runnable) {
       if (failures.has(s.id)) continue
       try {
-        const r = await round({ ...s, throughput: false }, ctx, pick(s.payloads === 'input' ? input : classified).slice(0, 1), { ...settings, idleMs: 0 })
-        startups.get(s.id)?.push(r.startupMs)
+        startups.get(s.id)?.push((await coldStart(s)).startupMs)
       } catch (err) {
         log(`start-up ${i} ${s.id}: FAILED ${(err as Error).message}`)
       }
