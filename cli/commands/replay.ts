@@ -28,7 +28,8 @@ Options:
       --since <time>     only events that occurred at or after: RFC 3339 or 15m, 6h, 7d
       --until <time>     only events that occurred before
       --filter <k=v>     repeatable; k is one of namespace, severity, category,
-                         reason, kind, name, type (a prefix with .*), q (message text)
+                         reason, kind, name, fingerprint (one problem's history),
+                         type (a prefix with .*), q (message text)
       --concurrency <n>  requests in flight (default 1: keeps the order)
       --retries <n>      attempts per event on 429/5xx/network errors (default 5)
   -h, --help             show this help
@@ -42,7 +43,7 @@ export class ReplayError extends Error {
   override readonly name = 'ReplayError'
 }
 
-const FILTER_KEYS = ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'type', 'q'] as const
+const FILTER_KEYS = ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'fingerprint', 'type', 'q'] as const
 
 export interface ReplayOptions {
   readonly source: { readonly db: true } | { readonly file: string }

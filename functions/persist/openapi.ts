@@ -54,6 +54,7 @@ export function openApiDocument(): Schema {
           q('reason', 'Kubernetes reason (BackOff, OOMKilling, …).'),
           q('kind', 'Kind of the involved object (Pod, Deployment, …).'),
           q('name', 'Name of the involved object.'),
+          q('fingerprint', "One problem's history: its classified events and its alert and recovery outcomes (the fingerprint /problems lists)."),
           q('type', 'CloudEvent type, or a prefix ending in .* (dev.kubereflex.alert.*).'),
           timeParam('since'),
           timeParam('until'),

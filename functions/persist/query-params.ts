@@ -18,6 +18,8 @@ export interface EventFilter {
   readonly reason?: string | undefined
   readonly kind?: string | undefined
   readonly name?: string | undefined
+  /** One problem's history: the events classify gave this fingerprint (as listed by /problems). */
+  readonly fingerprint?: string | undefined
   /** Exact type, or a prefix when it ends in `.*` (e.g. `dev.kubereflex.alert.*`). */
   readonly type?: string | undefined
   readonly since?: string | undefined
@@ -35,7 +37,7 @@ const TYPE = /^[A-Za-z0-9._-]+(\.\*)?$/
 const DURATION = /^(\d{1,6})([smhd])$/
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const KNOWN = {
-  events: ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'type', 'since', 'until', 'q', 'limit', 'cursor'],
+  events: ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'fingerprint', 'type', 'since', 'until', 'q', 'limit', 'cursor'],
   podEvents: ['namespace', 'status', 'since', 'until', 'limit', 'cursor'],
   problems: ['status', 'namespace', 'severity', 'category', 'limit', 'cursor'],
   stats: ['since', 'until', 'namespace'],
@@ -165,6 +167,8 @@ export function parseEventsQuery(input: QueryInput, now = Date.now()): { filter:
     reason: r.name('reason'),
     kind: r.name('kind'),
     name: r.name('name'),
+    // Opaque (a hash from classify, or whatever a producer put there): compared as given.
+    fingerprint: r.string('fingerprint'),
     type,
     q: r.string('q', 200),
     ...r.window(),

@@ -11,6 +11,7 @@ export function matchesFilter(r: EventRecord, f: EventFilter): boolean {
   if (f.reason !== undefined && r.reason !== f.reason) return false
   if (f.kind !== undefined && r.kind !== f.kind) return false
   if (f.name !== undefined && r.name !== f.name) return false
+  if (f.fingerprint !== undefined && r.fingerprint !== f.fingerprint) return false
   if (f.type !== undefined && !(f.type.endsWith('.*') ? r.type.startsWith(f.type.slice(0, -1)) : r.type === f.type)) return false
   if (f.since !== undefined && r.occurredAt < f.since) return false
   if (f.until !== undefined && r.occurredAt >= f.until) return false

@@ -104,6 +104,7 @@ function eventWhere(f: EventFilter): Where {
   if (f.reason !== undefined) w.add((p) => `reason = ${p(f.reason)}`)
   if (f.kind !== undefined) w.add((p) => `kind = ${p(f.kind)}`)
   if (f.name !== undefined) w.add((p) => `name = ${p(f.name)}`)
+  if (f.fingerprint !== undefined) w.add((p) => `fingerprint = ${p(f.fingerprint)}`)
   if (f.type !== undefined) {
     const type = f.type
     if (type.endsWith('.*')) w.add((p) => `type LIKE ${p(`${likeLiteral(type.slice(0, -1))}%`)}`)

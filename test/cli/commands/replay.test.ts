@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
+import { parseOptions } from '../../../cli/commands/replay.js'
 import { parseHttpEvent, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from '../../functions/persist/backends.js'
 import { history } from '../../functions/persist/fixtures.js'
@@ -142,4 +143,10 @@ void t.test('usage errors exit 2 with a message', async (t) => {
   const help = captureIO({}, process.cwd())
   t.equal(await main(['replay', '--help'], help), 0)
   t.match(help.out(), /Usage: kube-reflex replay \(--from-db \| --from FILE\) --to URL/)
+})
+
+void t.test("--filter fingerprint=… replays one problem's history", async (t) => {
+  const options = await parseOptions(['--from-db', '--to', 'http://x/', '--filter', 'fingerprint=3f2a9c', '--filter', 'type=dev.kubereflex.*'])
+  t.not(options, 'help')
+  if (options !== 'help') t.same(options.filter, { fingerprint: '3f2a9c', type: 'dev.kubereflex.*' })
 })

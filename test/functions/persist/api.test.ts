@@ -108,6 +108,26 @@ eachBackend(t, 'query API over a seeded history', async (t, backend) => {
     }
   })
 
+  await t.test("fingerprint: one problem's history, its occurrences and its alert and recovery outcomes", async (t) => {
+    // Independently of the store: classify puts the fingerprint in data; replies carry it in data and as an extension.
+    const fingerprintOf = (e: CloudEventV1): string => text(dataOf(e).fingerprint) || text(e.fingerprint)
+    const byFingerprint = new Map<string, CloudEventV1[]>()
+    for (const e of sent) {
+      const f = fingerprintOf(e)
+      if (f !== '') byFingerprint.set(f, [...(byFingerprint.get(f) ?? []), e])
+    }
+    // The problem with the most kinds of events (classified, alert, recovery), then the most events.
+    const kinds = (list: CloudEventV1[]): number => new Set(list.map((e) => e.type.split('.')[2])).size
+    const [fingerprint, expected] = [...byFingerprint].sort((a, b) => kinds(b[1]) - kinds(a[1]) || b[1].length - a[1].length)[0] ?? ['', []]
+    t.ok(kinds(expected) >= 2 && expected.length >= 3, `the fixture has a problem with ${expected.length} events of ${kinds(expected)} kinds`)
+    t.ok(byFingerprint.size > 1, 'and other problems, which must not match')
+    const { items, pages } = await all<Item>(`${api}/events`, `fingerprint=${encodeURIComponent(fingerprint)}`, 2)
+    t.same(sortedKeys(items), sortedKeys(expected), `${expected.length} events, across ${pages} pages`)
+    newestFirst(t, items)
+    const none = await getJson<Page<Item>>(`${api}/events?fingerprint=no-such-problem`)
+    t.same([none.status, none.body.items], [200, []], 'an unknown fingerprint is an empty page')
+  })
+
   await t.test('q is a literal substring, not SQL or a LIKE pattern', async (t) => {
     for (const q of ["'; DROP TABLE persist_events; --", '%', '_ack-off']) {
       const r = await getJson<Page<Item>>(`${api}/events?q=${encodeURIComponent(q)}`)

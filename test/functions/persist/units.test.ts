@@ -78,6 +78,8 @@ void t.test('matchesFilter agrees with the query semantics', (t) => {
   t.notOk(f({ until: '2026-11-27T09:30:00Z' }), 'until is exclusive')
   t.notOk(f({ type: 'dev.kubereflex.alert.*' }))
   t.notOk(f({ q: 'disk' }))
+  t.ok(f({ fingerprint: String(oom.fingerprint) }), 'its own fingerprint')
+  t.notOk(f({ fingerprint: `${String(oom.fingerprint)}0` }), 'another fingerprint')
   t.end()
 })
 
