@@ -6,6 +6,8 @@ const API = document.currentScript.dataset.api
 const $ = (id) => document.getElementById(id)
 let windowParam = $('window').value
 let timelineCursor = null
+/** The problem whose history the timeline shows ({fingerprint, label}), or null for all events. */
+let problemFilter = null
 let chart = null
 
 function token() {
@@ -129,6 +131,7 @@ async function loadProblems() {
       el('td', {}, when(p.lastSeen)),
       el('td', {}, p.alert ? el('span', { class: `outcome ${p.alert.outcome}`, text: p.alert.outcome }) : '—'),
       el('td', {}, p.recovery ? el('span', { class: `outcome ${p.recovery.outcome}`, text: `${p.recovery.outcome}${p.recovery.action ? ` (${p.recovery.action})` : ''}` }) : '—'),
+      el('td', {}, el('button', { type: 'button', class: 'history', text: 'History', 'data-fingerprint': p.fingerprint, 'data-label': `${workload(p)} · ${p.category || '—'}` })),
     ),
   )
   fill($('problems').tBodies[0], rows, 'problems-empty')
@@ -136,7 +139,13 @@ async function loadProblems() {
 
 function filters() {
   const f = new FormData($('filters'))
-  return { severity: f.get('severity'), namespace: f.get('namespace').trim(), category: f.get('category').trim(), q: f.get('q').trim() }
+  return {
+    severity: f.get('severity'),
+    namespace: f.get('namespace').trim(),
+    category: f.get('category').trim(),
+    q: f.get('q').trim(),
+    fingerprint: problemFilter ? problemFilter.fingerprint : undefined,
+  }
 }
 
 async function loadTimeline(append) {
@@ -202,13 +211,32 @@ $('window').addEventListener('change', () => {
   windowParam = $('window').value
   void refresh()
 })
-$('filters').addEventListener('submit', (ev) => {
-  ev.preventDefault()
+function reloadTimeline() {
   loadTimeline(false).catch((err) => {
     $('error').textContent = `Could not load: ${err.message}`
     $('error').hidden = false
   })
+}
+
+/** Shows one problem's occurrences in the timeline (GET /events?fingerprint=), or all events again. */
+function showProblem(filter) {
+  problemFilter = filter
+  $('problem-label').textContent = filter ? filter.label : ''
+  $('problem-filter').hidden = !filter
+  reloadTimeline()
+}
+
+$('filters').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  reloadTimeline()
 })
+$('problems').tBodies[0].addEventListener('click', (ev) => {
+  const button = ev.target.closest('button.history')
+  if (!button) return
+  showProblem({ fingerprint: button.dataset.fingerprint, label: button.dataset.label })
+  $('h-timeline').scrollIntoView()
+})
+$('problem-clear').addEventListener('click', () => showProblem(null))
 $('more').addEventListener('click', () => void loadTimeline(true))
 $('auth-form').addEventListener('submit', (ev) => {
   ev.preventDefault()

@@ -92,6 +92,20 @@ browserTest('the dashboard shows open problems, counts, the chart, the timeline 
   t.ok(severities.every((s) => s === 'critical' || s === 'warning'), 'only critical and warning in the default timeline')
   t.equal(await page.locator('#more').isVisible(), recent.filter((e) => dataOf(e).severity !== 'info').length > 50, '"Load more" only when there is more')
 
+  // A problem's "History" shows its occurrences only (GET /events?fingerprint=), "Show all" undoes it.
+  const rowCount = (n: number) => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document.querySelectorAll('#timeline tbody tr').length === n
+  const fingerprint = await problemRows.first().getAttribute('data-fingerprint')
+  const occurrences = recent.filter((e) => String(dataOf(e).fingerprint) === fingerprint && ['critical', 'warning'].includes(String(dataOf(e).severity))).length
+  const everything = await timeline.count()
+  t.ok(occurrences > 0 && occurrences < everything, `the first problem has ${occurrences} of the ${everything} rows`)
+  await problemRows.first().locator('button.history').click()
+  await t.resolves(page.waitForFunction(rowCount, occurrences, { timeout: 10_000 }), 'the timeline shows that problem only')
+  t.ok(await page.locator('#problem-filter').isVisible(), 'and says which problem')
+  t.match(await page.textContent('#problem-label'), /^(shop|payments|monitoring)\/Pod \S+ · \w+$/, 'by workload and category')
+  await page.click('#problem-clear')
+  await t.resolves(page.waitForFunction(rowCount, everything, { timeout: 10_000 }), '"Show all" brings every row back')
+  t.notOk(await page.locator('#problem-filter').isVisible())
+
   await page.fill('#filters input[name="namespace"]', 'payments')
   await page.selectOption('#filters select[name="severity"]', 'critical')
   await page.click('#filters button[type="submit"]')
