@@ -4,7 +4,7 @@
 // node:http itself; express (and its body-parser chain, ≈ 1 MB of code) is loaded only when a function has
 // routes of its own (persist's API) or the caller adds some: a function that scales from zero should not
 // pay for a router it does not use.
-import { once } from 'node:events'
+import { once, setMaxListeners } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createServer, IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { Express, Request, Response, Router } from 'express'
@@ -205,6 +205,12 @@ export function createHost(options: HostOptions): Host {
   let inFlight = 0
   let idle: (() => void) | undefined
   const abort = new AbortController()
+  // Every event in flight shares this one signal, and each outbound request or wait a handler makes while
+  // it runs listens on it (alert: one per webhook send and per retry pause). Ten concurrent webhook sends are
+  // ordinary load, not a leak, so the default limit of 10 would print MaxListenersExceededWarning under it
+  // (seen in `dev --kafka` after a restart, when the backlog is delivered at once). Each listener goes away
+  // when its request or wait ends (test/shared/host.test.ts checks the count returns to 0).
+  setMaxListeners(0, abort.signal)
 
   const gets = new Map<string, Handler>()
   gets.set('/health/liveness', (_req, res) => {

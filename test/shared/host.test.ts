@@ -1,5 +1,8 @@
 // The shared host over real HTTP: content modes, the Knative status table, health, metrics, tracing,
 // shutdown. The function under test is a small stand-in whose behaviour each test chooses.
+import { getEventListeners } from 'node:events'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
@@ -240,6 +243,53 @@ t.test('graceful shutdown finishes in-flight events and refuses new ones', async
   await closing
   t.ok(finished)
   await t.rejects(fetch(host.url, { method: 'POST', headers: binaryHeaders(base), body: '{}' }), 'no longer listening')
+})
+
+t.test('30 events in flight each sending a request on the shutdown signal: no MaxListeners warning, no listener left', async (t) => {
+  // What alert does: every webhook send passes ctx.signal to http.request, which listens on it while the
+  // request runs. The signal is the host's, shared by every event in flight.
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => {
+    warnings.push(`${w.name}: ${w.message}`)
+  }
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  let arrived = 0
+  let release: () => void = () => undefined
+  const allArrived = new Promise<void>((r) => {
+    release = r
+  })
+  const upstream = createServer((req, res) => {
+    req.resume()
+    if (++arrived === 30) release()
+    // Answer only once all 30 are open at the same time.
+    void allArrived.then(() => res.end('ok'))
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  t.teardown(() => upstream.close())
+  const port = (upstream.address() as AddressInfo).port
+  let signal: AbortSignal | undefined
+  const host = await startHost(t, {
+    name: 'alert',
+    handle: (_e, ctx) => {
+      signal = ctx.signal
+      return new Promise<undefined>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'POST', agent: false, signal: ctx.signal }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(undefined))
+        })
+        req.on('error', reject)
+        req.end('{}')
+      })
+    },
+  })
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(host.url, { method: 'POST', headers: binaryHeaders({ ...base, id: `e-${i}` }), body: '{}' })))
+  t.same(answers.map((r) => r.status), Array.from({ length: 30 }, () => 202), 'all 30 answered')
+  t.equal(arrived, 30, 'the 30 requests were open at the same time')
+  await new Promise((r) => setImmediate(r)) // process warnings are emitted on the next tick
+  t.same(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no MaxListenersExceededWarning')
+  if (signal === undefined) throw new Error('the handler never ran')
+  t.equal(getEventListeners(signal, 'abort').length, 0, 'every request took its listener away when it ended (no leak)')
 })
 
 t.test('ce- headers in any case, repeated ones joined and a repeated content-type ignored, as node:http reads them', async (t) => {
