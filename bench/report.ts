@@ -98,6 +98,7 @@ export const RATIO_SPECS: readonly RatioSpec[] = [
   { id: 'auto-recover-postgres-vs-bare-idle-rss', measure: 'idle RSS (PostgreSQL)', num: { subject: 'auto-recover-postgres', metric: idle }, den: { subject: 'bare-http', metric: idle }, target: { op: '<=', value: 1.8 } },
   { id: 'persist-postgres-vs-bare-idle-rss', measure: 'idle RSS (PostgreSQL)', num: { subject: 'persist-postgres', metric: idle }, den: { subject: 'bare-http', metric: idle }, target: { op: '<=', value: 1.8 } },
   { id: 'persist-postgres-vs-classify-throughput', measure: 'persist ack-after-commit into PostgreSQL, under concurrency', num: { subject: 'persist-postgres', metric: tp('classified-binary') }, den: { subject: 'classify', metric: tp('pod-binary') }, target: { op: '>=', value: 0.5 } },
+  { id: 'persist-postgres-durable-vs-classify-throughput', measure: 'persist ack-after-commit into PostgreSQL, under concurrency (durable server: fsync, synchronous_commit, full_page_writes on)', num: { subject: 'persist-postgres-durable', metric: tp('classified-binary') }, den: { subject: 'classify', metric: tp('pod-binary') }, target: { op: '>=', value: 0.5 } },
   { id: 'persist-pglite-vs-classify-throughput', measure: 'persist ack-after-commit into PGlite, under concurrency', num: { subject: 'persist-pglite', metric: tp('classified-binary') }, den: { subject: 'classify', metric: tp('pod-binary') }, target: { op: '>=', value: 0.25 } },
 ]
 
@@ -194,7 +195,18 @@ export function renderChart(subjects: readonly SubjectResult[], scenario: string
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
 const range = (s: Spread | undefined, digits = 0): string => (s === undefined ? '—' : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`)
 
-export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ratios: readonly Ratio[]; dev: DevResult; devMixed: DevResult; scenarios: readonly string[]; soak: SoakResult | { status: 'not-measured'; reason: string } }): string {
+/** A PostgreSQL server's commit durability as read from pg_settings (fsync, synchronous_commit, full_page_writes). */
+export type PostgresDurability = Readonly<Record<string, string>>
+
+export function renderMarkdown(results: {
+  subjects: readonly SubjectResult[]
+  ratios: readonly Ratio[]
+  dev: DevResult
+  devMixed: DevResult
+  scenarios: readonly string[]
+  soak: SoakResult | { status: 'not-measured'; reason: string }
+  postgres?: { readonly test: PostgresDurability | null; readonly durable: PostgresDurability | null }
+}): string {
   const lines: string[] = []
   lines.push('| target | ratio | value | target | met |', '|---|---|---|---|---|')
   for (const r of results.ratios) {
@@ -236,5 +248,12 @@ export function renderMarkdown(results: { subjects: readonly SubjectResult[]; ra
     const p99 = p99s.length === 0 ? '—' : fmt([...p99s].sort((a, b) => a - b)[Math.floor(p99s.length / 2)])
     lines.push(`| ${s.label} | ${range(s.startupMs)} | ${range(s.idleRssMiB, 1)} | ${range(s.peakRssMiB, 1)} | ${results.scenarios.map((sc) => range(s.throughput?.[sc]?.rps)).join(' | ')} | ${range(first?.cpuUsPerRequest)} | ${p99} |`)
   }
+  const pg = results.postgres
+  const settings = (d: PostgresDurability): string => Object.entries(d).map(([k, v]) => `${k}=${v}`).join(', ')
+  const servers = [
+    pg?.test == null ? undefined : `persist (PostgreSQL): the harness's \`DATABASE_URL\` (${settings(pg.test)})`,
+    pg?.durable == null ? undefined : `persist (PostgreSQL, durable): a server the harness starts with PostgreSQL's defaults (${settings(pg.durable)})`,
+  ].filter((x) => x !== undefined)
+  if (servers.length > 0) lines.push('', `PostgreSQL servers, as read from \`pg_settings\` during the run: ${servers.join('; ')}.`)
   return lines.join('\n')
 }

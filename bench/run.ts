@@ -18,8 +18,9 @@ import { spawn } from 'node:child_process'
 import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
 import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
 import { killAll, memoryOf, runToEnd } from './process.js'
-import { computeRatios, renderChart, renderMarkdown, type DevResult, type PacedDevResult, type SubjectResult } from './report.js'
+import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
+import { startServices } from '../scripts/test-services/index.mjs'
 import { handle, createDeps, loadConfig } from '../functions/classify/index.js'
 import { silentLogger } from '../shared/logger.js'
 import { toStructured } from '../shared/cloudevent.js'
@@ -260,6 +261,51 @@ function summarize(subject: Subject, rounds: readonly Round[], failure: string |
   }
 }
 
+/** The settings that decide whether a commit is on disk when PostgreSQL acknowledges it. */
+type Durability = Record<'fsync' | 'synchronous_commit' | 'full_page_writes', string> & PostgresDurability
+
+async function durabilityOf(url: string): Promise<Durability> {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ name: keyof Durability; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name`,
+    )
+    return Object.fromEntries(rows.map((r) => [r.name, r.setting])) as Durability
+  } finally {
+    await client.end()
+  }
+}
+
+/** Process id of the durable PostgreSQL this run started (stopped on Ctrl-C too). */
+let durablePid: number | undefined
+
+/**
+ * persist-postgres-durable's server: a PostgreSQL of the test-services layer, started by the harness with
+ * PostgreSQL's default durability. Only when PostgreSQL is set up here (DATABASE_URL given, as for the other
+ * PostgreSQL subjects), so a run never installs anything.
+ */
+async function startDurablePostgres(): Promise<{ url?: string; reason?: string; stop: () => Promise<void> }> {
+  const none = async (): Promise<void> => undefined
+  if ((process.env.DATABASE_URL ?? '') === '') return { reason: 'DATABASE_URL not set (PostgreSQL; the harness then starts a durable one beside it)', stop: none }
+  try {
+    const started = await startServices(['postgres'], { reuseEnv: false, durable: true, session: `bench-durable-${process.pid}`, log: (l) => log(`durable ${l}`) })
+    const handle = started.services.postgres
+    if (handle === undefined) throw new Error('the services layer started no PostgreSQL')
+    durablePid = handle.pid
+    return {
+      url: handle.url,
+      stop: async () => {
+        durablePid = undefined
+        await started.stop()
+      },
+    }
+  } catch (err) {
+    return { reason: `the durable PostgreSQL did not start: ${(err as Error).message}`, stop: none }
+  }
+}
+
 async function main(): Promise<number> {
   if (!existsSync(join(dist, 'cli', 'bin.js'))) {
     log(`${dist} has no cli/bin.js: run \`npm run build\` first (npm run bench does)`)
@@ -268,7 +314,25 @@ async function main(): Promise<number> {
   const startedAt = new Date()
   const loadStart = loadavg()
   const sink = await startSink()
-  const ctx: SubjectContext = { root, dist, node: process.execPath, env: baseEnv(), sinkUrl: sink.url, databaseUrl: process.env.DATABASE_URL }
+  // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
+  const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
+  const durable = subjects.some((s) => s.id === 'persist-postgres-durable') ? await startDurablePostgres() : { reason: 'not selected (--only)', stop: async () => undefined }
+  const ctx: SubjectContext = {
+    root,
+    dist,
+    node: process.execPath,
+    env: baseEnv(),
+    sinkUrl: sink.url,
+    databaseUrl: process.env.DATABASE_URL,
+    durableDatabaseUrl: durable.url,
+    ...(durable.reason === undefined ? {} : { durableReason: durable.reason }),
+  }
+  // What each PostgreSQL subject's server promised at commit, read from the servers themselves.
+  const postgres: Record<'test' | 'durable', Durability | null> = {
+    test: (ctx.databaseUrl ?? '') === '' ? null : await durabilityOf(ctx.databaseUrl ?? '').catch(() => null),
+    durable: durable.url === undefined ? null : await durabilityOf(durable.url).catch(() => null),
+  }
+  if (postgres.test !== null || postgres.durable !== null) log(`PostgreSQL durability: test server ${JSON.stringify(postgres.test)}, durable server ${JSON.stringify(postgres.durable)}`)
   const input = inputPayloads()
   const classified = await classifiedPayloads()
   const pick = (ps: Payload[]): Payload[] => {
@@ -279,8 +343,6 @@ async function main(): Promise<number> {
     }
     return smoke ? ps.filter((p) => p.mode === 'binary').slice(0, 1) : ps
   }
-  // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
-  const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
 
   const runnable: Subject[] = []
   const results = new Map<string, SubjectResult>()
@@ -335,6 +397,7 @@ async function main(): Promise<number> {
     log(`start-ups ${i}/${extraStartups}: ${runnable.map((s) => `${s.id} ${(startups.get(s.id)?.at(-1) ?? Number.NaN).toFixed(0)} ms`).join(', ')}`)
   }
   for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id), startups.get(s.id)))
+  await durable.stop()
   // The worst case (every input a critical problem) and a cluster-like mix, side by side; the soak replays the storm.
   const devSelected = only === undefined || only.includes('dev')
   const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
@@ -378,6 +441,7 @@ async function main(): Promise<number> {
     settings: { ...settings, extraStartups },
     payloads: [...input, ...classified].map((p) => ({ scenario: scenarioName(p), bytes: Buffer.byteLength(p.body), headers: Object.keys(p.headers).length })),
     subjects: subjectResults,
+    postgres,
     ratios,
     dev,
     devMixed,
@@ -392,7 +456,7 @@ async function main(): Promise<number> {
   mkdirSync(dirname(chartPath), { recursive: true })
   const caption = `${results_.command} · ${startedAt.toISOString().slice(0, 16)}Z · ${machine.cpus}× ${machine.cpuModel} · Node ${machine.node} · ${settings.reps} reps × ${settings.durationSec}s, ${settings.connections} connections`
   writeFileSync(chartPath, renderChart(subjectResults, 'pod-binary', caption))
-  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, devMixed, scenarios, soak: soakResult })
+  const md = renderMarkdown({ subjects: subjectResults, ratios, dev, devMixed, scenarios, soak: soakResult, postgres })
   if (docsPath !== undefined && existsSync(docsPath)) {
     const doc = readFileSync(docsPath, 'utf8')
     const startMark = '<!-- bench:results:start -->'
@@ -410,10 +474,21 @@ async function main(): Promise<number> {
   return 0
 }
 
+/** A fast shutdown of the durable PostgreSQL (SIGINT to its postmaster) when the run cannot wait for stop(). */
+function stopDurableNow(): void {
+  if (durablePid === undefined) return
+  try {
+    process.kill(durablePid, 'SIGINT')
+  } catch {
+    // already gone
+  }
+}
+
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     // The CLI entry point: stop the subjects and load generators it started, then stop the run itself.
     killAll()
+    stopDurableNow()
     process.exit(130)
   })
 }
@@ -423,6 +498,7 @@ main().then(
   },
   (err: unknown) => {
     killAll()
+    stopDurableNow()
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
     process.exitCode = 1
   },

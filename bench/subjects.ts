@@ -20,6 +20,10 @@ export interface SubjectContext {
   readonly sinkUrl: string
   /** PostgreSQL for persist-postgres (DATABASE_URL of the harness's environment); never given to others. */
   readonly databaseUrl: string | undefined
+  /** A PostgreSQL with its default durability that the harness starts itself (persist-postgres-durable);
+   *  undefined when it did not (no DATABASE_URL, not selected, or it failed to start: see durableReason). */
+  readonly durableDatabaseUrl?: string | undefined
+  readonly durableReason?: string
 }
 
 export interface Subject {
@@ -71,7 +75,7 @@ export function deployedEntry(name: string, ctx: SubjectContext): string {
   return existsSync(bundled) ? bundled : join(ctx.dist, 'cli', 'bin.js')
 }
 
-function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: string }): Subject {
+function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: 'DATABASE_URL' | 'durable PostgreSQL' }): Subject {
   const id = opts.id ?? name
   return {
     id,
@@ -89,6 +93,7 @@ function serveFunction(name: string, opts: { id?: string; label?: string; throug
     }),
     available: async (ctx) => {
       if (opts.needs === 'DATABASE_URL' && (ctx.databaseUrl ?? '') === '') return 'not measured: DATABASE_URL not set (PostgreSQL)'
+      if (opts.needs === 'durable PostgreSQL' && (ctx.durableDatabaseUrl ?? '') === '') return `not measured: ${ctx.durableReason ?? 'no durable PostgreSQL'}`
       return probeFunction(name, ctx, opts.env?.(ctx) ?? {})
     },
   }
@@ -149,6 +154,16 @@ export function allSubjects(): Subject[] {
       payloads: 'classified',
       needs: 'DATABASE_URL',
       env: (ctx) => ({ DATABASE_URL: ctx.databaseUrl ?? '' }),
+    }),
+    // The same on a PostgreSQL that flushes its WAL at every commit, as production servers do: the harness's
+    // DATABASE_URL is the test server, which runs with fsync, synchronous_commit and full_page_writes off.
+    serveFunction('persist', {
+      id: 'persist-postgres-durable',
+      label: 'kube-reflex serve persist (PostgreSQL, durable)',
+      throughput: true,
+      payloads: 'classified',
+      needs: 'durable PostgreSQL',
+      env: (ctx) => ({ DATABASE_URL: ctx.durableDatabaseUrl ?? '' }),
     }),
   ]
 }

@@ -77,6 +77,9 @@ export interface StartOptions {
   session?: string
   /** Also run kube-controller-manager when it was built. Default true. */
   controllers?: boolean
+  /** PostgreSQL with its default durability (fsync, synchronous_commit, full_page_writes on) instead of
+   *  the tests' settings with all three off. Default false. */
+  durable?: boolean
 }
 
 export interface StartedServices {

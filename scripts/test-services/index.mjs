@@ -57,9 +57,9 @@ function writeState(dir, name, handle) {
  * A service whose variable (DATABASE_URL / KAFKA_BROKERS / KUBECONFIG) is already set in
  * `env` is not started: the given value is passed through and no handle is returned for it.
  * @param {readonly string[]} [names]
- * @param {{ log?: (line: string) => void, env?: NodeJS.ProcessEnv, reuseEnv?: boolean, session?: string, controllers?: boolean }} [options]
+ * @param {{ log?: (line: string) => void, env?: NodeJS.ProcessEnv, reuseEnv?: boolean, session?: string, controllers?: boolean, durable?: boolean }} [options]
  */
-export async function startServices(names, { log = defaultLog, env = process.env, reuseEnv = true, session, controllers = true } = {}) {
+export async function startServices(names, { log = defaultLog, env = process.env, reuseEnv = true, session, controllers = true, durable = false } = {}) {
   const sessionDir = ensureDir(path.join(ensureDir(runRoot(env)), session ?? `${process.pid}-${Date.now().toString(36)}`))
   /** @type {Record<string, string>} */
   const resultEnv = {}
@@ -115,7 +115,7 @@ export async function startServices(names, { log = defaultLog, env = process.env
     const results = await Promise.allSettled(
       toStart.map(async (name) => {
         const dir = ensureDir(path.join(sessionDir, name))
-        const handle = modules[name].create({ dir, log, controllers })
+        const handle = modules[name].create({ dir, log, controllers, durable })
         services[name] = wrapPersisting(dir, name, handle)
         await services[name].start()
         Object.assign(resultEnv, handle.env)

@@ -68,9 +68,11 @@ export async function provisionPostgres({ log }) {
 }
 
 /**
- * @param {{ dir: string, log: (line: string) => void, state?: { port: number, pid?: number } }} options
+ * @param {{ dir: string, log: (line: string) => void, state?: { port: number, pid?: number }, durable?: boolean }} options
+ *   durable: keep PostgreSQL's default durability (fsync, synchronous_commit, full_page_writes on), as a
+ *   production server runs; the default turns them off for tests.
  */
-export function createPostgres({ dir, log, state }) {
+export function createPostgres({ dir, log, state, durable = false }) {
   const bin = findPostgresBin()
   if (bin === undefined) throw new Error('PostgreSQL is not provisioned; run `npm run -s services -- provision postgres`')
   const user = serviceUser()
@@ -118,8 +120,8 @@ export function createPostgres({ dir, log, state }) {
         '-p', String(port),
         '-c', 'listen_addresses=127.0.0.1',
         '-c', `unix_socket_directories=${dataDir}`,
-        // Test data is disposable; durability only costs time here.
-        '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+        // Test data is disposable; durability only costs time here (unless asked for: the bench's durable server).
+        ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
         '-c', 'max_connections=200',
       ], { logFile, cwd: dir, ...asUser })
       await waitReady({
@@ -139,7 +141,7 @@ export function createPostgres({ dir, log, state }) {
           env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD },
         })
       }
-      log(`[postgres] ready on 127.0.0.1:${port} (pid ${pid}, ${seconds(started)} s${fresh ? ', new cluster' : ''})`)
+      log(`[postgres] ready on 127.0.0.1:${port} (pid ${pid}, ${seconds(started)} s${fresh ? ', new cluster' : ''}${durable ? ', durable' : ''})`)
     },
     /** Fast shutdown (SIGINT to the postmaster), then SIGKILL to the group if it lingers. */
     async stop() {

@@ -3,11 +3,12 @@
 // about a number's size — benchmarks never fail CI on a figure, only on a broken harness.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { computeRatios, RATIO_SPECS, type SubjectResult } from '../../bench/report.js'
 import { spread } from '../../bench/harness.js'
+import { isolatedDatabaseUrl } from '../helpers/pg-schema.js'
 
 const root = resolve(import.meta.dirname, '..', '..')
 // The smoke run starts every subject and two `kube-reflex dev` workloads (each run creates an embedded
@@ -137,4 +138,41 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
   const svg = readFileSync(chart, 'utf8')
   t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
   t.match(svg, /kube-reflex serve classify/)
+})
+
+t.test('smoke run of the PostgreSQL subjects: persist on the test server and on a durable one the harness starts and stops', async (t) => {
+  const databaseUrl = await isolatedDatabaseUrl(t)
+  const out = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-pg-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const servicesRoot = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-services-'))
+  chmodSync(servicesRoot, 0o755) // PostgreSQL runs as an unprivileged user when the tests run as root
+  t.teardown(() => rmSync(servicesRoot, { recursive: true, force: true }))
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--only', 'classify,persist-postgres,persist-postgres-durable', '--out', out, '--chart', join(out, 'chart.svg')], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300_000,
+    // TMPDIR: the services layer keeps the durable server's run directory under it, so the test can see it go.
+    env: { ...process.env, DATABASE_URL: databaseUrl, TMPDIR: servicesRoot },
+  })
+  t.equal(run.status, 0, `harness exit code (stderr: ${run.stderr.slice(-2000)})`)
+  const results = JSON.parse(readFileSync(join(out, 'smoke-latest.json'), 'utf8')) as {
+    subjects: SubjectResult[]
+    ratios: { id: string; status: string; value: number | null }[]
+    postgres: { test: Record<string, string> | null; durable: Record<string, string> | null }
+  }
+  const subjects = new Map(results.subjects.map((s) => [s.id, s]))
+  for (const id of ['persist-postgres', 'persist-postgres-durable']) {
+    const s = subjects.get(id)
+    t.equal(s?.status, 'measured', `${id} measured (${s?.reason ?? ''})`)
+    const runs = s?.throughput?.['classified-binary']?.runs ?? []
+    t.ok(runs.length > 0 && runs.every((r) => r.ok2xx > 0 && r.non2xx === 0 && r.errors === 0), `${id}: every event acknowledged with a 2xx`)
+  }
+  // Read back from the servers: the test server trades durability for speed, the durable one does not.
+  t.same(results.postgres.test, { fsync: 'off', full_page_writes: 'off', synchronous_commit: 'off' }, 'the test server runs without fsync')
+  t.same(results.postgres.durable, { fsync: 'on', full_page_writes: 'on', synchronous_commit: 'on' }, 'the durable server keeps PostgreSQL’s defaults')
+  const durable = results.ratios.find((r) => r.id === 'persist-postgres-durable-vs-classify-throughput')
+  t.equal(durable?.status, 'measured', 'the durable persist ÷ classify ratio is computed')
+  t.match(run.stderr, /durable \[postgres\] stopped/, 'the harness stopped its durable server')
+  const left = existsSync(join(servicesRoot, 'kube-reflex-services')) ? readdirSync(join(servicesRoot, 'kube-reflex-services')) : []
+  t.same(left, [], 'and removed its run directory')
 })
