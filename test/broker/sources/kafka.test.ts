@@ -1,10 +1,13 @@
 // Against a real Kafka broker: KAFKA_BROKERS, or one started for this test by the services layer.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { silentLogger } from '../../../shared/logger.js'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
-import { kafkaSource } from '../../../broker/sources/kafka.js'
+import { DEFAULT_SESSION_TIMEOUT_MS, kafkaSource } from '../../../broker/sources/kafka.js'
 import type { Ingress } from '../../../broker/sources/source.js'
 import { serviceEnv } from '../../services/env.js'
 
@@ -82,4 +85,85 @@ void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
   t.same(events[2], { specversion: '1.0', id: 'str-1', source: '/remote', type: 'dev.knative.kafka.event', data: { n: 3 } })
   t.same(src.stats, { accepted: 3, rejected: 0 })
   await admin.deleteTopics({ topics: [topic] })
+})
+
+void t.test('a member killed without leaving its group: the next one gets the partition once the 10 s session expires, not 30 s later', async (t) => {
+  const list = (await serviceEnv('kafka')).split(',')
+  const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  t.teardown(() => admin.disconnect())
+  const topic = `kube-reflex-test-${randomUUID()}`
+  const group = `g-${randomUUID()}`
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  t.teardown(() => admin.deleteTopics({ topics: [topic] }))
+
+  // The first member, in a process of its own, joins and is killed with SIGKILL: what `kill -9` of
+  // `kube-reflex dev --kafka` does. It sends no LeaveGroup, so the coordinator still counts it.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'kafka-member.ts'), list.join(','), topic, group], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  await waitFor(() => out.includes('joined'), 60_000)
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  const killedAt = Date.now()
+
+  const producer = kafka.producer()
+  await producer.connect()
+  t.teardown(() => producer.disconnect())
+  await producer.send({ topic, messages: [{ value: JSON.stringify({ specversion: '1.0', id: 'after-kill', source: '/remote', type: 'dev.knative.kafka.event' }), headers: { 'content-type': 'application/cloudevents+json' } }] })
+  const got: CloudEventV1[] = []
+  const stop = new AbortController()
+  const src = kafkaSource({ brokers: list, topic, group, log: silentLogger })
+  const running = src.run({ cursors: new Map(), ready: () => Promise.resolve(), accept: async (e) => void got.push(e) }, stop.signal)
+  await waitFor(() => got.length === 1, 60_000)
+  const seconds = (Date.now() - killedAt) / 1000
+  stop.abort()
+  await running
+  t.equal(got[0]?.id, 'after-kill', 'the event written after the kill is consumed by the new member')
+  // The coordinator gives the partition away when the dead member's session expires: ≈ 10 s with
+  // DEFAULT_SESSION_TIMEOUT_MS, ≥ 30 s with kafkajs's own default. 22 s leaves room for a loaded machine.
+  t.ok(seconds < 22, `the new member consumed ${seconds.toFixed(1)} s after the kill (session timeout ${DEFAULT_SESSION_TIMEOUT_MS / 1000} s)`)
+})
+
+void t.test('a batch that waits for the broker longer than the session keeps its membership: accepted once, committed once', async (t) => {
+  const list = (await serviceEnv('kafka')).split(',')
+  const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  t.teardown(() => admin.disconnect())
+  const topic = `kube-reflex-test-${randomUUID()}`
+  const group = `g-${randomUUID()}`
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  t.teardown(() => admin.deleteTopics({ topics: [topic] }))
+  const producer = kafka.producer()
+  await producer.connect()
+  t.teardown(() => producer.disconnect())
+  await producer.send({ topic, messages: [{ value: JSON.stringify({ specversion: '1.0', id: 'slow-1', source: '/remote', type: 'dev.knative.kafka.event' }), headers: { 'content-type': 'application/cloudevents+json' } }] })
+
+  // The broker takes 1.5 × the session timeout to make the event durable (its disk or its queue is slow).
+  const holdMs = DEFAULT_SESSION_TIMEOUT_MS * 1.5
+  const accepted: string[] = []
+  let joins = 0
+  const stop = new AbortController()
+  const src = kafkaSource({ brokers: list, topic, group, log: silentLogger, onReady: () => joins++ })
+  const running = src.run(
+    {
+      cursors: new Map(),
+      ready: () => Promise.resolve(),
+      accept: async (e) => {
+        accepted.push(e.id)
+        await new Promise((r) => setTimeout(r, holdMs))
+      },
+    },
+    stop.signal,
+  )
+  const committed = async (): Promise<string | undefined> => (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]?.partitions[0]?.offset
+  await waitFor(async () => (await committed()) === '1', holdMs + 30_000)
+  await new Promise((r) => setTimeout(r, 2_000)) // a lost membership would show as a second delivery now
+  stop.abort()
+  await running
+  t.same(accepted, ['slow-1'], 'delivered to the broker once: the member was not thrown out while it waited')
+  t.equal(joins, 1, 'one group join, no rebalance')
 })
