@@ -1,10 +1,11 @@
 // Against a real Kafka broker: KAFKA_BROKERS, or one started for this test by the services layer.
 import t from 'tap'
+import type { Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
-import { Kafka, logLevel } from 'kafkajs'
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { silentLogger } from '../../../shared/logger.js'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
 import { DEFAULT_SESSION_TIMEOUT_MS, kafkaSource } from '../../../broker/sources/kafka.js'
@@ -20,7 +21,8 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms = 30_000): Pro
   }
 }
 
-void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
+/** A fresh one-partition topic and group on the real broker, an admin client and a producer, all torn down after. */
+async function freshTopic(t: Test): Promise<{ list: string[]; kafka: Kafka; admin: Admin; producer: Producer; topic: string; group: string }> {
   const list = (await serviceEnv('kafka')).split(',')
   const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
@@ -29,9 +31,15 @@ void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
   const topic = `kube-reflex-test-${randomUUID()}`
   const group = `g-${randomUUID()}`
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  t.teardown(() => admin.deleteTopics({ topics: [topic] }))
   const producer = kafka.producer()
   await producer.connect()
   t.teardown(() => producer.disconnect())
+  return { list, kafka, admin, producer, topic, group }
+}
+
+void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
+  const { list, admin, producer, topic, group } = await freshTopic(t)
   const k8sEvent = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'api.1', namespace: 'shop' }, reason: 'BackOff', message: 'Back-off restarting failed container api', type: 'Warning' }
   await producer.send({
     topic,
@@ -84,19 +92,10 @@ void t.test('KafkaSource emulation against a real Kafka broker', async (t) => {
   t.match(events[1], { id: 'bin-1', source: '/remote', type: 'dev.knative.apiserver.resource.update', data: { n: 2 } })
   t.same(events[2], { specversion: '1.0', id: 'str-1', source: '/remote', type: 'dev.knative.kafka.event', data: { n: 3 } })
   t.same(src.stats, { accepted: 3, rejected: 0 })
-  await admin.deleteTopics({ topics: [topic] })
 })
 
 void t.test('a member killed without leaving its group: the next one gets the partition once the 10 s session expires, not 30 s later', async (t) => {
-  const list = (await serviceEnv('kafka')).split(',')
-  const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  t.teardown(() => admin.disconnect())
-  const topic = `kube-reflex-test-${randomUUID()}`
-  const group = `g-${randomUUID()}`
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
-  t.teardown(() => admin.deleteTopics({ topics: [topic] }))
+  const { list, producer, topic, group } = await freshTopic(t)
 
   // The first member, in a process of its own, joins and is killed with SIGKILL: what `kill -9` of
   // `kube-reflex dev --kafka` does. It sends no LeaveGroup, so the coordinator still counts it.
@@ -109,9 +108,6 @@ void t.test('a member killed without leaving its group: the next one gets the pa
   await once(child, 'exit')
   const killedAt = Date.now()
 
-  const producer = kafka.producer()
-  await producer.connect()
-  t.teardown(() => producer.disconnect())
   await producer.send({ topic, messages: [{ value: JSON.stringify({ specversion: '1.0', id: 'after-kill', source: '/remote', type: 'dev.knative.kafka.event' }), headers: { 'content-type': 'application/cloudevents+json' } }] })
   const got: CloudEventV1[] = []
   const stop = new AbortController()
@@ -128,18 +124,7 @@ void t.test('a member killed without leaving its group: the next one gets the pa
 })
 
 void t.test('a batch that waits for the broker longer than the session keeps its membership: accepted once, committed once', async (t) => {
-  const list = (await serviceEnv('kafka')).split(',')
-  const kafka = new Kafka({ clientId: 'broker-test', brokers: list, logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  t.teardown(() => admin.disconnect())
-  const topic = `kube-reflex-test-${randomUUID()}`
-  const group = `g-${randomUUID()}`
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
-  t.teardown(() => admin.deleteTopics({ topics: [topic] }))
-  const producer = kafka.producer()
-  await producer.connect()
-  t.teardown(() => producer.disconnect())
+  const { list, admin, producer, topic, group } = await freshTopic(t)
   await producer.send({ topic, messages: [{ value: JSON.stringify({ specversion: '1.0', id: 'slow-1', source: '/remote', type: 'dev.knative.kafka.event' }), headers: { 'content-type': 'application/cloudevents+json' } }] })
 
   // The broker takes 1.5 × the session timeout to make the event durable (its disk or its queue is slow).
