@@ -1,7 +1,9 @@
 // The layer's PostgreSQL: starts, answers a real query, restarts on the same port with its data,
 // and stops leaving no process behind.
 import t from 'tap'
-import { existsSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import pg from 'pg'
 import { startServices } from '../../scripts/test-services/index.mjs'
 import { processGone } from './process-gone.js'
@@ -50,4 +52,22 @@ void t.test('postgres starts, answers, restarts with its data, stops cleanly', a
   stopped = true
   t.ok(await processGone(secondPid), 'no process left after stop()')
   t.notOk(existsSync(running.sessionDir), 'run directory removed')
+})
+
+void t.test('a durable postgres in a run directory deeper than a Unix socket path allows (107 bytes) starts and keeps fsync on', async (t) => {
+  // The bench's durable server failed in CI this way: its socket path under TMPDIR passed 107 bytes.
+  const root = mkdtempSync(path.join(tmpdir(), `kube-reflex-long-${'x'.repeat(60)}-`))
+  chmodSync(root, 0o755) // the cluster runs as an unprivileged user when the tests run as root
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  const running = await startServices(['postgres'], { reuseEnv: false, durable: true, env: { ...process.env, TMPDIR: root }, session: `a-long-session-name-${process.pid}`, log: (line) => t.comment(line) })
+  t.teardown(() => running.stop())
+  t.ok(`${running.sessionDir}/postgres/data/.s.PGSQL.65535`.length > 107, `the run directory is deep (${running.sessionDir.length} characters)`)
+  const client = new pg.Client({ connectionString: running.env.DATABASE_URL })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name`)
+    t.same(rows.map((r) => r.setting), ['on', 'on', 'on'], 'fsync, full_page_writes, synchronous_commit: on')
+  } finally {
+    await client.end()
+  }
 })
