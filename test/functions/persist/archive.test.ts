@@ -126,21 +126,27 @@ void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash du
   await relay.stop()
   const crashedBatch = Math.min(100, events.length)
 
+  // Everything on the topic, read to its end offsets. Records are told apart by (partition, offset): a
+  // consumer may be handed a record again (a rebalance before its offsets are committed), and the producer
+  // may write one twice when it retries a send (kafkajs's idempotent producer is not used, issue 4), so
+  // neither a count of deliveries nor "exactly the crashed batch twice" is what the archive promises.
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, { low: BigInt(p.low), high: BigInt(p.high) }]))
+  const onTopic = [...ends.values()].reduce((n, p) => n + Number(p.high - p.low), 0)
   const consumer = kafka.consumer({ groupId: `${topic}-reader` })
   await consumer.connect()
   t.teardown(() => consumer.disconnect())
   await consumer.subscribe({ topic, fromBeginning: true })
-  const received: { partition: number; key: string; event: CloudEvent<unknown> }[] = []
+  const records = new Map<string, { partition: number; key: string; event: CloudEvent<unknown> }>()
   const expected = events.length + crashedBatch
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${received.length} of ${expected} records`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`only ${records.size} of ${onTopic} records`)), 30_000)
     void consumer.run({
       eachMessage: ({ partition, message }) => {
         const headers: Record<string, string> = {}
         for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString()
         const m: Message = { headers, key: message.key?.toString(), value: message.value?.toString(), body: message.value?.toString(), timestamp: message.timestamp } as Message
-        received.push({ partition, key: message.key?.toString() ?? '', event: CeKafka.toEvent(m) as CloudEvent<unknown> })
-        if (received.length >= expected) {
+        records.set(`${partition}:${message.offset}`, { partition, key: message.key?.toString() ?? '', event: CeKafka.toEvent(m) as CloudEvent<unknown> })
+        if (records.size >= onTopic) {
           clearTimeout(timer)
           resolve()
         }
@@ -148,7 +154,8 @@ void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash du
       },
     })
   })
-  t.equal(received.length, expected, 'the crashed batch is on the topic twice')
+  const received = [...records.values()]
+  t.ok(received.length >= expected, `the crashed batch is on the topic again (${received.length} records, at least ${expected})`)
   const byKey = new Map(received.map((r) => [key(r.event), r]))
   t.equal(byKey.size, events.length, 'collapsed by (source, id): every stored event exactly once')
   for (const e of events) {
