@@ -262,17 +262,15 @@ function summarize(subject: Subject, rounds: readonly Round[], failure: string |
 }
 
 /** The settings that decide whether a commit is on disk when PostgreSQL acknowledges it. */
-type Durability = Record<'fsync' | 'synchronous_commit' | 'full_page_writes', string> & PostgresDurability
-
-async function durabilityOf(url: string): Promise<Durability> {
+async function durabilityOf(url: string): Promise<PostgresDurability> {
   const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    const { rows } = await client.query<{ name: keyof Durability; setting: string }>(
+    const { rows } = await client.query<{ name: string; setting: string }>(
       `SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name`,
     )
-    return Object.fromEntries(rows.map((r) => [r.name, r.setting])) as Durability
+    return Object.fromEntries(rows.map((r) => [r.name, r.setting]))
   } finally {
     await client.end()
   }
@@ -286,8 +284,9 @@ let durablePid: number | undefined
  * PostgreSQL's default durability. Only when PostgreSQL is set up here (DATABASE_URL given, as for the other
  * PostgreSQL subjects), so a run never installs anything.
  */
-async function startDurablePostgres(): Promise<{ url?: string; reason?: string; stop: () => Promise<void> }> {
+async function startDurablePostgres(selected: boolean): Promise<{ url?: string; reason?: string; stop: () => Promise<void> }> {
   const none = async (): Promise<void> => undefined
+  if (!selected) return { reason: 'not selected (--only)', stop: none }
   if ((process.env.DATABASE_URL ?? '') === '') return { reason: 'DATABASE_URL not set (PostgreSQL; the harness then starts a durable one beside it)', stop: none }
   try {
     const started = await startServices(['postgres'], { reuseEnv: false, durable: true, session: `bench-durable-${process.pid}`, log: (l) => log(`durable ${l}`) })
@@ -316,7 +315,7 @@ async function main(): Promise<number> {
   const sink = await startSink()
   // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
   const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
-  const durable = subjects.some((s) => s.id === 'persist-postgres-durable') ? await startDurablePostgres() : { reason: 'not selected (--only)', stop: async () => undefined }
+  const durable = await startDurablePostgres(subjects.some((s) => s.id === 'persist-postgres-durable'))
   const ctx: SubjectContext = {
     root,
     dist,
@@ -328,7 +327,7 @@ async function main(): Promise<number> {
     ...(durable.reason === undefined ? {} : { durableReason: durable.reason }),
   }
   // What each PostgreSQL subject's server promised at commit, read from the servers themselves.
-  const postgres: Record<'test' | 'durable', Durability | null> = {
+  const postgres: Record<'test' | 'durable', PostgresDurability | null> = {
     test: (ctx.databaseUrl ?? '') === '' ? null : await durabilityOf(ctx.databaseUrl ?? '').catch(() => null),
     durable: durable.url === undefined ? null : await durabilityOf(durable.url).catch(() => null),
   }

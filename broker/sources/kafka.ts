@@ -18,19 +18,16 @@ export interface KafkaSourceOptions {
   readonly onReady?: () => void
   /** Stop once every partition is consumed up to its end offset at start (`dev --once`). */
   readonly untilCaughtUp?: boolean
-  /** How long the group coordinator waits for a silent member before giving its partitions to others
-   *  (default DEFAULT_SESSION_TIMEOUT_MS). */
-  readonly sessionTimeoutMs?: number
 }
 
 /**
  * A `dev --kafka` that was killed (kill -9, OOM) never leaves its group: the restarted one gets the partitions
  * only when the dead member's session expires. kafkajs's default of 30 s made that a 30–55 s stall
  * (docs/RELIABILITY.md); 10 s keeps it short and is still well above the broker's minimum (6 s by default).
- * Heartbeats go every second, and also while a batch waits for the broker (see `heartbeating`), so a
+ * Heartbeats go every second, and also while a batch waits for the broker (the `beat` timer of eachBatch), so a
  * slow broker does not cost the membership.
  */
-export const DEFAULT_SESSION_TIMEOUT_MS = 10_000
+export const SESSION_TIMEOUT_MS = 10_000
 const HEARTBEAT_INTERVAL_MS = 1_000
 
 export const DEFAULT_KAFKA_SOURCE: KafkaSourceIdentity = { namespace: 'kube-reflex', name: 'kube-reflex-remote-clusters' }
@@ -44,7 +41,7 @@ export function kafkaSource(options: KafkaSourceOptions): EventSource {
     async run(ingress: Ingress, signal: AbortSignal) {
       const { Kafka, logLevel } = await import('kafkajs')
       const kafka = new Kafka({ clientId: 'kube-reflex-dev', brokers: [...options.brokers], logLevel: logLevel.NOTHING })
-      const consumer = kafka.consumer({ groupId: options.group, sessionTimeout: options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS })
+      const consumer = kafka.consumer({ groupId: options.group, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS })
       // End offsets at start: with untilCaughtUp, the source is drained once every partition's commit reaches them.
       const remaining = new Map<number, bigint>()
       if (options.untilCaughtUp === true) {
@@ -79,42 +76,40 @@ export function kafkaSource(options: KafkaSourceOptions): EventSource {
             const { batch } = payload
             // While the batch waits for the broker (its queue full, or a slow durable write), keep the
             // membership alive: kafkajs sends heartbeats only when asked, and at most one per interval.
-            const heartbeating = async <T>(work: Promise<T>): Promise<T> => {
-              const timer = setInterval(() => void payload.heartbeat().catch(() => undefined), HEARTBEAT_INTERVAL_MS)
-              try {
-                return await work
-              } finally {
-                clearInterval(timer)
-              }
-            }
+            // One timer for the whole batch, not one per record.
+            const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), HEARTBEAT_INTERVAL_MS)
             const accepted: Promise<void>[] = []
             let last: string | undefined
-            for (const message of batch.messages) {
-              if (!payload.isRunning() || payload.isStale() || signal.aborted) break
-              let event
-              try {
-                event = kafkaRecordToEvent({ ...message, topic: batch.topic, partition: batch.partition, headers: message.headers ?? {} }, identity)
-              } catch (err) {
-                stats.rejected++
-                options.log.warn({ partition: batch.partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'Kafka record is not a valid CloudEvent: skipped')
+            try {
+              for (const message of batch.messages) {
+                if (!payload.isRunning() || payload.isStale() || signal.aborted) break
+                let event
+                try {
+                  event = kafkaRecordToEvent({ ...message, topic: batch.topic, partition: batch.partition, headers: message.headers ?? {} }, identity)
+                } catch (err) {
+                  stats.rejected++
+                  options.log.warn({ partition: batch.partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'Kafka record is not a valid CloudEvent: skipped')
+                  last = message.offset
+                  continue
+                }
+                await ingress.ready()
+                accepted.push(
+                  ingress.accept(event).then(
+                    () => {
+                      stats.accepted++
+                    },
+                    (err: unknown) => {
+                      stats.rejected++
+                      options.log.warn({ partition: batch.partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'event refused by the broker')
+                    },
+                  ),
+                )
                 last = message.offset
-                continue
               }
-              await heartbeating(ingress.ready())
-              accepted.push(
-                ingress.accept(event).then(
-                  () => {
-                    stats.accepted++
-                  },
-                  (err: unknown) => {
-                    stats.rejected++
-                    options.log.warn({ partition: batch.partition, offset: message.offset, err: err instanceof Error ? err.message : String(err) }, 'event refused by the broker')
-                  },
-                ),
-              )
-              last = message.offset
+              await Promise.all(accepted) // durable in the broker's queue …
+            } finally {
+              clearInterval(beat)
             }
-            await heartbeating(Promise.all(accepted)) // durable in the broker's queue …
             if (last !== undefined) {
               payload.resolveOffset(last)
               // … and only then the offset: the next offset to read is last + 1.

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { silentLogger } from '../../../shared/logger.js'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
-import { DEFAULT_SESSION_TIMEOUT_MS, kafkaSource } from '../../../broker/sources/kafka.js'
+import { SESSION_TIMEOUT_MS, kafkaSource } from '../../../broker/sources/kafka.js'
 import type { Ingress } from '../../../broker/sources/source.js'
 import { serviceEnv } from '../../services/env.js'
 
@@ -119,8 +119,8 @@ void t.test('a member killed without leaving its group: the next one gets the pa
   await running
   t.equal(got[0]?.id, 'after-kill', 'the event written after the kill is consumed by the new member')
   // The coordinator gives the partition away when the dead member's session expires: ≈ 10 s with
-  // DEFAULT_SESSION_TIMEOUT_MS, ≥ 30 s with kafkajs's own default. 22 s leaves room for a loaded machine.
-  t.ok(seconds < 22, `the new member consumed ${seconds.toFixed(1)} s after the kill (session timeout ${DEFAULT_SESSION_TIMEOUT_MS / 1000} s)`)
+  // SESSION_TIMEOUT_MS, ≥ 30 s with kafkajs's own default. 22 s leaves room for a loaded machine.
+  t.ok(seconds < 22, `the new member consumed ${seconds.toFixed(1)} s after the kill (session timeout ${SESSION_TIMEOUT_MS / 1000} s)`)
 })
 
 void t.test('a batch that waits for the broker longer than the session keeps its membership: accepted once, committed once', async (t) => {
@@ -128,7 +128,7 @@ void t.test('a batch that waits for the broker longer than the session keeps its
   await producer.send({ topic, messages: [{ value: JSON.stringify({ specversion: '1.0', id: 'slow-1', source: '/remote', type: 'dev.knative.kafka.event' }), headers: { 'content-type': 'application/cloudevents+json' } }] })
 
   // The broker takes 1.5 × the session timeout to make the event durable (its disk or its queue is slow).
-  const holdMs = DEFAULT_SESSION_TIMEOUT_MS * 1.5
+  const holdMs = SESSION_TIMEOUT_MS * 1.5
   const accepted: string[] = []
   let joins = 0
   const stop = new AbortController()
