@@ -20,7 +20,7 @@ import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toReques
 import { killAll, memoryOf, runToEnd } from './process.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
-import { startServices } from '../scripts/test-services/index.mjs'
+import { findPostgresBin, startServices } from '../scripts/test-services/index.mjs'
 import { handle, createDeps, loadConfig } from '../functions/classify/index.js'
 import { silentLogger } from '../shared/logger.js'
 import { toStructured } from '../shared/cloudevent.js'
@@ -281,13 +281,16 @@ let durablePid: number | undefined
 
 /**
  * persist-postgres-durable's server: a PostgreSQL of the test-services layer, started by the harness with
- * PostgreSQL's default durability. Only when PostgreSQL is set up here (DATABASE_URL given, as for the other
- * PostgreSQL subjects), so a run never installs anything.
+ * PostgreSQL's default durability. Only when the other PostgreSQL subjects run (DATABASE_URL given) and
+ * PostgreSQL's binaries are installed on this machine: a bench run never installs anything.
  */
 async function startDurablePostgres(selected: boolean): Promise<{ url?: string; reason?: string; stop: () => Promise<void> }> {
   const none = async (): Promise<void> => undefined
   if (!selected) return { reason: 'not selected (--only)', stop: none }
   if ((process.env.DATABASE_URL ?? '') === '') return { reason: 'DATABASE_URL not set (PostgreSQL; the harness then starts a durable one beside it)', stop: none }
+  // DATABASE_URL may name a server elsewhere: start one here only from binaries already installed, since
+  // the services layer would otherwise install PostgreSQL.
+  if (findPostgresBin() === undefined) return { reason: 'PostgreSQL is not installed on this machine (`npm run -s services -- provision postgres` installs it)', stop: none }
   try {
     const started = await startServices(['postgres'], { reuseEnv: false, durable: true, session: `bench-durable-${process.pid}`, log: (l) => log(`durable ${l}`) })
     const handle = started.services.postgres

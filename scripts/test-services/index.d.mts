@@ -93,6 +93,9 @@ export interface StartedServices {
 export const ENV_VARS: Readonly<Record<ServiceName, 'DATABASE_URL' | 'KAFKA_BROKERS' | 'KUBECONFIG'>>
 export const SERVICE_NAMES: readonly ServiceName[]
 
+/** Directory of the newest installed PostgreSQL's binaries (initdb, postgres, …), or undefined when none is installed. */
+export function findPostgresBin(): string | undefined
+
 export function startServices(names?: readonly ServiceName[], options?: StartOptions): Promise<StartedServices>
 export function provision(names?: readonly ServiceName[], options?: { log?: (line: string) => void }): Promise<Record<string, number>>
 

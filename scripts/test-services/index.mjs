@@ -6,6 +6,8 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync
 import path from 'node:path'
 import { ensureDir, runRoot, seconds, stopGroup, isAlive, stopRunning } from './lib/process.mjs'
 import { createPostgres, provisionPostgres } from './postgres.mjs'
+
+export { findPostgresBin } from './postgres.mjs'
 import { createKafka, provisionKafka } from './kafka.mjs'
 import { createKubernetes, provisionKubernetes } from './kubernetes.mjs'
 
