@@ -106,7 +106,12 @@ export async function round(subject: Subject, ctx: SubjectContext, payloads: rea
       }
     }
     const after = await memoryOf(proc.pid)
-    return { startupMs: up.ms, firstStatus: up.status, idleRssMiB: idle.rssMiB, loadedRssMiB, peakRssMiB: after.peakMiB, load }
+    // VmHWM is the kernel's high-water mark, but it is only raised when memory is unmapped: pages a runtime
+    // gives back with madvise (V8, WebAssembly, malloc) lower VmRSS without raising it first, so a later VmHWM
+    // can read below an RSS sampled earlier in the round (seen in CI: PGlite's auto-recover, idle > peak).
+    // The peak is the highest of all of this round's readings.
+    const peakRssMiB = Math.max(after.peakMiB, after.rssMiB, idle.rssMiB, loadedRssMiB ?? 0)
+    return { startupMs: up.ms, firstStatus: up.status, idleRssMiB: idle.rssMiB, loadedRssMiB, peakRssMiB, load }
   } finally {
     await stop(proc)
   }
