@@ -97,7 +97,8 @@ async function classifiedPayloads(): Promise<Payload[]> {
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
-  // Subjects get their configuration from the subject entry only.
+  // Subjects get their configuration from the subject entry only. NODE_OPTIONS too: under tap (the smoke
+  // test) it carries tap's process-info loader, which would load into every subject (docs/BENCHMARKS.md).
   for (const k of ['PORT', 'HOST', 'DATABASE_URL', 'KUBECONFIG', 'K_SINK', 'LOG_LEVEL', 'KUBE_REFLEX_DATA_DIR', 'NODE_OPTIONS', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[k]
   env.NODE_ENV = 'production'
   return env
