@@ -10,7 +10,7 @@
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
-import { itemBatcher, type ItemBatcher } from '../../shared/batch.js'
+import { GroupCommit } from '../../shared/batch.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
@@ -207,10 +207,10 @@ function rowOf(r: Record<string, unknown>): NotificationRow {
 
 export class AlertStore {
   /** Events arriving together are decided together on PGlite (shared/batch.ts); on PostgreSQL each has its own transaction. */
-  private readonly decisions: ItemBatcher<DecideItem, EventDecision> | undefined
+  private readonly decisions: GroupCommit<DecideItem, EventDecision> | undefined
 
   constructor(private readonly db: Database) {
-    this.decisions = db.kind === 'pglite' ? itemBatcher((items) => this.run('recording alert decisions', () => this.decideBatch(items))) : undefined
+    this.decisions = db.kind === 'pglite' ? new GroupCommit({ commit: (items) => this.run('recording alert decisions', () => this.decideBatch(items)), maxBatch: 64 }) : undefined
   }
 
   static async open(db: Database): Promise<AlertStore> {
@@ -242,7 +242,7 @@ export class AlertStore {
    */
   decide(input: { source: string; id: string }, subject: AlertSubject, routes: readonly Route[], now: number, build: MessageBuilder): Promise<EventDecision> {
     const item: DecideItem = { input, subject, routes, now, build }
-    return this.decisions !== undefined ? this.decisions.add(item) : this.run('recording an alert decision', async () => (await this.decideBatch([item]))[0] as EventDecision)
+    return this.decisions !== undefined ? this.decisions.submit(item) : this.run('recording an alert decision', async () => (await this.decideBatch([item]))[0] as EventDecision)
   }
 
   /**

@@ -8,7 +8,7 @@
 // replica cannot leave it held (its connection, and with it the lock, goes away).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { dbError, migrate } from '../../shared/db.js'
-import { itemBatcher } from '../../shared/batch.js'
+import { GroupCommit } from '../../shared/batch.js'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 
 // Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
@@ -301,7 +301,7 @@ export async function openRecoveryState(db: Database, now: Date = new Date()): P
 
 /** The state over a database that is already prepared (or a lazy one that prepares itself on first use). */
 export function recoveryState(db: Database): RecoveryState {
-  const batcher = db.kind === 'pglite' ? itemBatcher<OfflineItem, unknown>((items) => db.transaction((tx) => offlineBatch(tx, items))) : undefined
+  const batcher = db.kind === 'pglite' ? new GroupCommit<OfflineItem, unknown>({ commit: (items) => db.transaction((tx) => offlineBatch(tx, items)), maxBatch: 64 }) : undefined
   // Advisory locks serialize replicas sharing a PostgreSQL database. PGlite is owned by one process and runs
   // its transactions strictly one after another (a plain query waits for an open transaction too), so there
   // the lock could never be contended and would only cost a statement.
@@ -323,7 +323,7 @@ export function recoveryState(db: Database): RecoveryState {
     countGlobal: (mode, since) => guard('counting attempts', () => countAttempts(db, mode, since)),
     withTarget: <T>(target: string, fn: (state: LockedState) => Promise<T>, offline?: OfflineScope): Promise<T> =>
       offline !== undefined && batcher !== undefined
-        ? guard('recording offline decisions', async () => (await batcher.add({ target, scope: offline, fn })) as T)
+        ? guard('recording offline decisions', async () => (await batcher.submit({ target, scope: offline, fn })) as T)
         : guard('holding a target lock', () => db.transaction(async (tx: Queryable) => {
         // On PGlite (one process, one connection) transactions already run one at a time: no lock to take.
         if (locks) await guard('locking a target', () => tx.query(LOCK, [`kube-reflex-recovery:${target}`]))

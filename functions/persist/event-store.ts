@@ -3,7 +3,7 @@
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { databaseAnswers, dbError, type Database } from '../../shared/db.js'
 import { ReflexError } from '../../shared/errors.js'
-import { GroupCommit } from './group-commit.js'
+import { GroupCommit } from '../../shared/batch.js'
 import { storableJson, type EventRecord } from './record.js'
 import { needsTransaction, writeRecords } from './store-write.js'
 

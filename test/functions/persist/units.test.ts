@@ -1,10 +1,9 @@
-// Pure pieces: configuration, the record a CloudEvent becomes, query parameter validation, cursors, the
-// in-memory filter, and the group committer's batching and poison isolation.
+// Pure pieces: configuration, the record a CloudEvent becomes, query parameter validation, cursors and the
+// in-memory filter. (The group committer's batching and poison isolation: test/shared/batch.test.ts.)
 import t from 'tap'
 import { ConfigError } from '../../../shared/config.js'
 import { ReflexError } from '../../../shared/errors.js'
 import { loadConfig, matchesFilter, parseEventsQuery, toJsonEvent, toRecord } from '../../../functions/persist/index.js'
-import { GroupCommit } from '../../../functions/persist/group-commit.js'
 import { decodeCursor, encodeCursor } from '../../../functions/persist/query-params.js'
 import { alertReply, classified, recoveryReply } from './fixtures.js'
 
@@ -81,35 +80,4 @@ void t.test('matchesFilter agrees with the query semantics', (t) => {
   t.ok(f({ fingerprint: String(oom.fingerprint) }), 'its own fingerprint')
   t.notOk(f({ fingerprint: `${String(oom.fingerprint)}0` }), 'another fingerprint')
   t.end()
-})
-
-void t.test('GroupCommit: batches concurrent submissions, isolates a poison item', async (t) => {
-  const batches: number[][] = []
-  const gc = new GroupCommit<number, number>({
-    windowMs: 5,
-    maxBatch: 4,
-    isolate: (err) => !(err instanceof Error && err.message === 'down'),
-    commit: (items) => {
-      batches.push([...items])
-      if (items.includes(13) && items.length > 1) return Promise.reject(new Error('poison in batch'))
-      if (items.includes(13)) return Promise.reject(new Error('poison'))
-      return Promise.resolve(items.map((i) => i * 2))
-    },
-  })
-  const results = await Promise.allSettled([1, 2, 3, 13, 5, 6].map((i) => gc.submit(i)))
-  t.same(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [2, 4, 6, 'poison', 10, 12], 'only the poison item fails')
-  t.same(batches[0], [1, 2, 3, 13], 'first batch capped at maxBatch')
-  t.same(batches.slice(1, 5), [[1], [2], [3], [13]], 'a failed batch is retried item by item')
-  const down = new GroupCommit<number, number>({ windowMs: 1, maxBatch: 10, isolate: () => false, commit: () => Promise.reject(new Error('down')) })
-  const all = await Promise.allSettled([1, 2, 3].map((i) => down.submit(i)))
-  t.ok(all.every((r) => r.status === 'rejected'), 'a transient failure fails the whole batch at once')
-  t.same(down.batchSizes, [3], 'without retrying one by one')
-  await gc.drain()
-})
-
-void t.test('GroupCommit keeps a bounded list of batch sizes', async (t) => {
-  const gc = new GroupCommit<number, number>({ windowMs: 0, maxBatch: 1, isolate: () => false, commit: (items) => Promise.resolve([...items]) })
-  for (let i = 0; i < 5000; i++) await gc.submit(i)
-  t.ok(gc.batchSizes.length >= 1000 && gc.batchSizes.length < 2000, `${gc.batchSizes.length} sizes kept after 5000 batches`)
-  t.ok(gc.batchSizes.every((n) => n === 1))
 })
