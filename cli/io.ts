@@ -16,3 +16,17 @@ export type Command = (argv: string[], io: CommandIO) => Promise<number>
 export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
+
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+}
+
+/** "cannot read FILE: no such file or directory", from a file system error (its message otherwise). */
+export function cannotRead(file: string, err: unknown): string {
+  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined
+  const reason = code !== undefined && code in FILE_ERRORS ? FILE_ERRORS[code] : err instanceof Error ? err.message : String(err)
+  return `cannot read ${file}: ${reason}`
+}

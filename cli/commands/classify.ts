@@ -2,7 +2,7 @@
 // them — for trying rules files, and the first taste of the product on the bundled demo scenario.
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
-import { UsageError } from '../io.js'
+import { UsageError, cannotRead } from '../io.js'
 import { readNdjson } from '../ndjson.js'
 import { demoScenarioPath } from '../../shared/paths.js'
 import { silentLogger } from '../../shared/logger.js'
@@ -113,7 +113,7 @@ export const classify: Command = async (argv: string[], io: CommandIO) => {
         )
       }
     } catch (err) {
-      io.stderr.write(`kube-reflex classify: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`)
+      io.stderr.write(`kube-reflex classify: ${cannotRead(file, err)}\n`)
       return 1
     }
   }

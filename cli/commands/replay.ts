@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
-import { UsageError } from '../io.js'
+import { UsageError, cannotRead } from '../io.js'
 import { toBinary, validateAttributes, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { EventFilter } from '../../functions/persist/query-params.js'
@@ -191,7 +191,13 @@ class Progress {
 async function* fromFile(path: string, filter: EventFilter, result: ReplayResult, io: CommandIO): AsyncGenerator<CloudEventV1> {
   const { toRecord } = await import('../../functions/persist/record.js')
   const { matchesFilter } = await import('../../functions/persist/record-filter.js')
-  const lines = (await readFile(path, 'utf8')).split('\n')
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ReplayError(cannotRead(path, err), { cause: err })
+  }
+  const lines = text.split('\n')
   for (const [i, line] of lines.entries()) {
     if (line.trim() === '') continue
     let json: unknown
@@ -292,7 +298,7 @@ export const replayCommand: Command = async (argv: string[], io: CommandIO) => {
   try {
     result = await replay(options, io, { fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })
   } catch (err) {
-    if (!(err instanceof ReplayError) && !(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err
+    if (!(err instanceof ReplayError)) throw err
     io.stderr.write(`kube-reflex replay: ${err.message}\n`)
     return 1
   }

@@ -2,6 +2,7 @@
 // Checks every manifest of the bundle (knative/, triggers/, func.yaml files) against kube-reflex's
 // own schema, optionally against CRDs, and against the semantic rules Knative's webhooks enforce.
 // Exit codes: 0 valid, 1 problems found, 2 usage error.
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import type { CommandIO } from '../io.js'
@@ -81,6 +82,13 @@ export async function validate(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(VALIDATE_HELP)
     return 0
   }
+  // A path that is not there would otherwise only show as "no manifests found" (or, beside others that
+  // are, not at all): name it.
+  const missing = options.paths.filter((p) => !existsSync(p))
+  if (missing.length > 0) {
+    for (const p of missing) io.stderr.write(`kube-reflex validate: no such file or directory: ${path.relative(io.cwd, p) || p}\n`)
+    return 1
+  }
   let crds: CrdIndex | undefined
   try {
     if (options.crds !== undefined) crds = await loadCrdsFromDirectory(options.crds)
@@ -96,7 +104,11 @@ export async function validate(argv: string[], io: CommandIO): Promise<number> {
   } else {
     for (const problem of result.problems) io.stdout.write(`${formatProblem(problem)}\n`)
     if (result.files === 0) {
-      io.stderr.write(`kube-reflex validate: no manifests found under ${options.root} (expected knative/, triggers/, func.yaml)\n`)
+      io.stderr.write(
+        options.paths.length > 0
+          ? `kube-reflex validate: no manifests found in ${options.paths.map((p) => path.relative(io.cwd, p) || p).join(', ')} (YAML under knative/ or triggers/, or a func.yaml)\n`
+          : `kube-reflex validate: no manifests found under ${options.root} (expected knative/, triggers/, func.yaml)\n`,
+      )
       return 1
     }
     const crdNote = crds === undefined ? '' : `, ${result.crdChecked} checked against CRDs`

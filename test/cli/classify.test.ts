@@ -42,7 +42,7 @@ t.test('--json prints classified CloudEvents; bad lines are reported with file:l
 t.test('a missing file and a bad rules file are clear errors', async (t) => {
   const io = captureIO()
   t.equal(await classify(['/nonexistent.ndjson'], io), 1)
-  t.match(io.err(), /cannot read \/nonexistent\.ndjson: ENOENT/)
+  t.match(io.err(), /cannot read \/nonexistent\.ndjson: no such file or directory/)
   const rules = captureIO()
   t.equal(await classify(['--rules', '/nonexistent-rules.yaml'], rules), 2)
   t.match(rules.err(), /CLASSIFY_RULES_FILE names a file that does not exist: \/nonexistent-rules\.yaml/)

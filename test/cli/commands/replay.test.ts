@@ -139,7 +139,7 @@ void t.test('usage errors exit 2 with a message', async (t) => {
   t.notOk(existsSync(join(empty, 'nowhere')), 'and none is created')
   const nofile = captureIO({}, empty)
   t.equal(await main(['replay', '--from', 'missing.ndjson', '--to', 'http://127.0.0.1:9/'], nofile), 1)
-  t.match(nofile.err(), /kube-reflex replay: ENOENT/)
+  t.match(nofile.err(), /^kube-reflex replay: cannot read \S*missing\.ndjson: no such file or directory\n$/)
   const help = captureIO({}, process.cwd())
   t.equal(await main(['replay', '--help'], help), 0)
   t.match(help.out(), /Usage: kube-reflex replay \(--from-db \| --from FILE\) --to URL/)

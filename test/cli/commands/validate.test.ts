@@ -64,6 +64,23 @@ void t.test('nothing to validate is an error, and a bad option is a usage error'
   t.match(u.err(), /Unknown option '--bogus'/)
 })
 
+void t.test('a path that is not there is named, in text and JSON mode, and nothing is validated', async (t) => {
+  const c = io(repoRoot)
+  t.equal(await validate(['triggers/alert.yaml', 'triggers/nope.yaml'], c.io), 1)
+  t.equal(c.err(), 'kube-reflex validate: no such file or directory: triggers/nope.yaml\n')
+  t.equal(c.out(), '')
+  const j = io(repoRoot)
+  t.equal(await validate(['--json', 'nope'], j.io), 1)
+  t.match(j.err(), /no such file or directory: nope/)
+})
+
+void t.test('given paths without manifests are named as such', async (t) => {
+  const dir = t.testdir({ notes: { 'README.txt': 'nothing here' } })
+  const c = io(dir)
+  t.equal(await validate(['--root', repoRoot, 'notes'], c.io), 1)
+  t.match(c.err(), /no manifests found in notes \(YAML under knative\/ or triggers\/, or a func\.yaml\)/)
+})
+
 void t.test('unreadable --crds directory is reported', async (t) => {
   const c = io(repoRoot)
   t.equal(await validate(['--crds', path.join(t.testdir(), 'missing')], c.io), 1)
