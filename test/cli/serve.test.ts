@@ -33,6 +33,9 @@ t.test('parseOptions: every mistake is named', async (t) => {
   t.throws(() => parseOptions([], {}), /which function/)
   t.throws(() => parseOptions(['classify', 'extra'], {}), /unexpected argument 'extra'/)
   t.throws(() => parseOptions(['classify'], { PORT: 'eighty' }), /PORT must be an integer/)
+  t.throws(() => parseOptions(['classify', '--port', '99999'], {}), { name: 'UsageError', message: "--port must be 0..65535 (got '99999')" }, 'a flag is named as a flag')
+  t.throws(() => parseOptions(['classify', '-p', 'abc'], { PORT: '8080' }), { name: 'UsageError', message: /--port must be 0\.\.65535/ })
+  t.throws(() => parseOptions(['classify', '--host='], {}), { name: 'UsageError', message: '--host needs a value' })
   const both = t.throws(() => parseOptions(['classify'], { LOG_LEVEL: 'loud', PORT: '-1' })) as Error
   t.match(both.message, /LOG_LEVEL must be one of/)
   t.match(both.message, /PORT must be an integer/)
