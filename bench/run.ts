@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process'
 import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
 import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
 import { killAll, memoryOf, runToEnd } from './process.js'
+import { discard, removeScratch, scratchPath } from './scratch.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
 import { findPostgresBin, startServices } from '../scripts/test-services/index.mjs'
@@ -140,15 +141,15 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
   if (help.code !== 0) return { status: 'not-measured', workload, reason: 'not measured: `kube-reflex dev` missing' }
   const objects = devReplayObjects(workload)
   const file = (n: number): string => {
-    const path = join(tmpdir(), `kube-reflex-bench-replay-${workload}-${n}-${process.pid}.ndjson`)
+    const path = scratchPath(`replay-${workload}-${n}.ndjson`)
     const lines: string[] = []
     for (let i = 0; i < n; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
     writeFileSync(path, lines.join('\n') + '\n')
     return path
   }
   const run = async (path: string, extra: readonly string[] = []): Promise<{ ms: number; stdout: string }> => {
-    const dataDir = join(tmpdir(), `kube-reflex-bench-dev-${randomUUID()}`)
-    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json', ...devExtraArgs, ...extra], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 3_600_000)
+    const dataDir = scratchPath(`dev-${randomUUID()}`)
+    const r = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--replay', path, '--once', '--json', ...devExtraArgs, ...extra], env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, cwd: root }, 3_600_000).finally(() => discard(dataDir))
     if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
     return { ms: r.ms, stdout: r.stdout }
   }
@@ -207,7 +208,7 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
  */
 async function soakDev(ctx: SubjectContext, replay: string, steps: readonly number[]): Promise<NonNullable<DevResult['soak']>> {
   const bin = join(ctx.dist, 'cli', 'bin.js')
-  const dataDir = join(tmpdir(), `kube-reflex-bench-devsoak-${randomUUID()}`)
+  const dataDir = scratchPath(`devsoak-${randomUUID()}`)
   const child = spawn(ctx.node, [bin, 'dev', '--replay', replay, '--once', ...devExtraArgs], { cwd: root, env: { ...ctx.env, KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' }, stdio: ['ignore', 'pipe', 'ignore'] })
   const pid = child.pid
   if (pid === undefined) return { status: 'failed', reason: 'could not spawn kube-reflex dev' }
@@ -234,6 +235,7 @@ async function soakDev(ctx: SubjectContext, replay: string, steps: readonly numb
   })
   const [code] = (await once(child, 'exit')) as [number | null]
   await reading
+  discard(dataDir)
   if (rss.length < steps.length) return { status: 'failed', reason: `dev exited ${String(code)} after ${rss.length} of ${steps.length} readings` }
   const first = rss[0] ?? Number.NaN
   return { events: steps, rssMiB: rss, ratio: (rss[rss.length - 1] ?? Number.NaN) / first }
@@ -492,16 +494,19 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     // The CLI entry point: stop the subjects and load generators it started, then stop the run itself.
     killAll()
     stopDurableNow()
+    removeScratch()
     process.exit(130)
   })
 }
 main().then(
   (code) => {
+    removeScratch()
     process.exitCode = code
   },
   (err: unknown) => {
     killAll()
     stopDurableNow()
+    removeScratch()
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
     process.exitCode = 1
   },

@@ -2,9 +2,9 @@
 // what it is measured for, and how to tell whether its code exists yet. Add a subject here and the
 // harness, the results file, the ratios and the chart pick it up.
 import { existsSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runToEnd } from './process.js'
+import { scratchDir } from './scratch.js'
 
 export type Role = 'limit' | 'peer' | 'reference' | 'kube-reflex'
 export type PayloadSet = 'input' | 'classified'
@@ -63,7 +63,7 @@ const dataDirs = new Map<string, string>()
 function tempDataDir(name: string): string {
   let dir = dataDirs.get(name)
   if (dir === undefined) {
-    dir = mkdtempSync(join(tmpdir(), `kube-reflex-bench-${name}-`))
+    dir = mkdtempSync(join(scratchDir(), `${name}-`))
     dataDirs.set(name, dir)
   }
   return dir

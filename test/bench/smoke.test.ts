@@ -60,13 +60,18 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-test-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   const chart = join(out, 'chart.svg')
+  // A TMPDIR of its own, to see that the harness leaves nothing of its scratch files there.
+  const scratchRoot = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-tmp-'))
+  t.teardown(() => rmSync(scratchRoot, { recursive: true, force: true }))
   const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--out', out, '--chart', chart], {
     cwd: root,
     encoding: 'utf8',
     timeout: 390_000,
-    env: { ...process.env, DATABASE_URL: '' },
+    env: { ...process.env, DATABASE_URL: '', TMPDIR: scratchRoot },
   })
   t.equal(run.status, 0, `harness exit code (stderr: ${run.stderr.slice(-2000)})`)
+  // (tsx keeps its compile cache in TMPDIR too; only the harness's own entries count.)
+  t.same(readdirSync(scratchRoot).filter((f) => f.startsWith('kube-reflex')), [], 'the harness removed its scratch files (data directories, replay files)')
   const file = join(out, 'smoke-latest.json')
   t.ok(existsSync(file), 'smoke-latest.json written')
   const results = JSON.parse(readFileSync(file, 'utf8')) as {
@@ -175,4 +180,5 @@ t.test('smoke run of the PostgreSQL subjects: persist on the test server and on 
   t.match(run.stderr, /durable \[postgres\] stopped/, 'the harness stopped its durable server')
   const left = existsSync(join(servicesRoot, 'kube-reflex-services')) ? readdirSync(join(servicesRoot, 'kube-reflex-services')) : []
   t.same(left, [], 'and removed its run directory')
+  t.same(readdirSync(servicesRoot).filter((f) => f.startsWith('kube-reflex') && f !== 'kube-reflex-services'), [], 'and its scratch files')
 })
