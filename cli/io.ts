@@ -17,6 +17,13 @@ export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
+/** The value of a --port flag: an integer 0..65535 (read as the host configuration reads PORT), else a usage error. */
+export function portFlag(text: string): number {
+  const port = Number(text)
+  if (text.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535 (got '${text}')`)
+  return port
+}
+
 const FILE_ERRORS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file or directory',
   EACCES: 'permission denied',

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
-import { UsageError } from '../io.js'
+import { UsageError, portFlag } from '../io.js'
 import { FUNCTION_NAMES, createFunction, type FunctionName } from '../registry.js'
 import type { Summary } from '../../broker/summary.js'
 
@@ -135,12 +135,8 @@ export function parseDevOptions(argv: string[], env: Readonly<Record<string, str
   } else {
     source = { kind: 'replay', file: values.replay === undefined ? path.join(root, 'scenarios', 'demo.ndjson') : path.resolve(cwd, values.replay), rate }
   }
-  let port: number | undefined
   const portText = values.port ?? env.PORT
-  if (portText !== undefined && portText !== '') {
-    port = Number(portText)
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535 (got '${portText}')`)
-  }
+  const port = portText !== undefined && portText !== '' ? portFlag(portText) : undefined
   const dataDir = path.resolve(cwd, values['data-dir'] ?? (env.KUBE_REFLEX_DATA_DIR !== undefined && env.KUBE_REFLEX_DATA_DIR !== '' ? env.KUBE_REFLEX_DATA_DIR : '.kube-reflex'))
   return {
     source,

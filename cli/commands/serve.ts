@@ -1,7 +1,7 @@
 // `kube-reflex serve <function|all>`: one function over HTTP, as the container runs it on Knative.
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
-import { UsageError } from '../io.js'
+import { UsageError, portFlag } from '../io.js'
 import { ConfigError, EnvReader, readHostConfig, type HostConfig } from '../../shared/config.js'
 import { FUNCTION_NAMES, createFunction, isFunctionName, type FunctionName } from '../registry.js'
 
@@ -39,8 +39,7 @@ export function parseOptions(argv: string[], env: Readonly<Record<string, string
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0] ?? ''}'`)
   if (target !== 'all' && !isFunctionName(target)) throw new UsageError(`unknown function '${target}' (one of ${FUNCTION_NAMES.join(', ')}, all)`)
   // The flags are checked as flags (the environment's PORT and HOST by the host configuration below).
-  if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port must be 0..65535 (got '${values.port}')`)
-  if (values.port !== undefined && Number(values.port) > 65535) throw new UsageError(`--port must be 0..65535 (got '${values.port}')`)
+  if (values.port !== undefined) portFlag(values.port)
   if (values.host === '') throw new UsageError('--host needs a value')
   const r = new EnvReader({ ...env, ...(values.port === undefined ? {} : { PORT: values.port }), ...(values.host === undefined ? {} : { HOST: values.host }) })
   const host = r.done(readHostConfig(r))
