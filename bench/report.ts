@@ -28,6 +28,9 @@ export interface DevResult {
   readonly summary?: unknown
   /** A paced replay (`--rate`): input→stored latency from dev's own summary (`inputToStoredMs`). */
   readonly paced?: PacedDevResult
+  /** The same replays run with another configuration right after each of these (`--dev-persist-skip`): what a
+   *  design change would buy, beside the shipped configuration. */
+  readonly variant?: { readonly label: string; readonly eventsPerSecond: Spread; readonly summary?: unknown }
   /** Memory under sustained load for the whole pipeline: dev's RSS after each cumulative count of input events. */
   readonly soak?: { readonly events: readonly number[]; readonly rssMiB: readonly number[]; readonly ratio: number } | { readonly status: 'failed'; readonly reason: string }
 }
@@ -216,6 +219,11 @@ export function renderMarkdown(results: {
   for (const dev of [results.dev, results.devMixed]) {
     const w = WORKLOAD[dev.workload] ?? dev.workload
     lines.push(`| \`kube-reflex dev\` end to end (replay; ${w}) | events/s | ${dev.status === 'measured' ? fmt(dev.eventsPerSecond?.median) : `pending — ${dev.reason ?? ''}`} | ≥ 5,000 events/s | ${dev.status === 'measured' && dev.eventsPerSecond !== undefined ? (dev.eventsPerSecond.median >= 5000 ? 'yes' : '**no**') : '—'} |`)
+    const v = dev.variant
+    if (v !== undefined && dev.eventsPerSecond !== undefined) {
+      // Not the shipped configuration, so no target verdict: the figure and its ratio to the row above.
+      lines.push(`| \`kube-reflex dev\` end to end (replay; ${w}) with ${v.label}, each run right after the one above | events/s | ${fmt(v.eventsPerSecond.median)} (${fmt(v.eventsPerSecond.median / dev.eventsPerSecond.median, 2)}× the shipped configuration) | — | — |`)
+    }
     const paced = dev.paced
     if (paced?.status === 'measured' && paced.p99Ms !== undefined) {
       lines.push(`| p99 input→stored at ${fmt(paced.rate)} events/s (${w}; ${fmt(paced.events)} events; p50 ${fmt(paced.p50Ms, 1)} ms; achieved ${fmt(paced.achievedRate)} events/s) | ms | ${fmt(paced.p99Ms, 1)} | ≤ 100 ms | ${paced.p99Ms <= 100 ? 'yes' : '**no**'} |`)

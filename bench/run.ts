@@ -6,6 +6,7 @@
 //                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
 //                    [--startups N]
 //                    [--dev-events N] [--dev-rate R] [--dev-paced-seconds S] [--dev-soak 10000,100000] [--dev-http-delivery]
+//                    [--dev-persist-skip TYPE,…]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os'
@@ -19,6 +20,7 @@ import { round, scenarioName, soak, spread, type Round, type Settings, type Soak
 import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
 import { killAll, memoryOf, runToEnd } from './process.js'
 import { discard, removeScratch, scratchPath } from './scratch.js'
+import { persistTriggersWithout } from './dev-triggers.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
 import { findPostgresBin, startServices } from '../scripts/test-services/index.mjs'
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     'dev-paced-seconds': { type: 'string' },
     'dev-soak': { type: 'string' },
     'dev-http-delivery': { type: 'boolean', default: false },
+    'dev-persist-skip': { type: 'string' },
     soak: { type: 'string' },
     dist: { type: 'string' },
     startups: { type: 'string' },
@@ -79,6 +82,14 @@ const devPacedSeconds = num(values['dev-paced-seconds'], smoke ? 0.2 : 10)
 const devSoakSteps = (values['dev-soak'] ?? '').split(',').map((x) => num(x.trim(), 0)).filter((x) => x > 0)
 // A/B of the delivery path: loopback HTTP to the functions instead of the in-process dispatch.
 const devExtraArgs = values['dev-http-delivery'] === true ? ['--http-delivery'] : []
+// What storing fewer replies would buy: dev's Triggers with persist's filter narrowed (bench/dev-triggers.ts).
+const devPersistSkip = values['dev-persist-skip']?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+/** A second configuration of dev measured beside the shipped one (--dev-persist-skip). */
+interface DevVariant {
+  readonly label: string
+  readonly args: readonly string[]
+}
 // Smoke results are throwaway (CI): they go to the temp directory unless --out says otherwise.
 const outDir = resolve(values.out ?? (smoke ? join(tmpdir(), 'kube-reflex-bench-smoke') : join(root, 'bench', 'results')))
 const chartPath = resolve(values.chart ?? (smoke ? join(outDir, 'bench-chart.svg') : join(root, 'docs', 'bench-chart.svg')))
@@ -135,7 +146,7 @@ async function startSink(): Promise<{ server: Server; url: string }> {
  * summary has no `elapsedMs` (older `--dist`) is timed from outside: the difference of a large and a
  * 1-event replay — noisier, as two start-ups differ by more than a short replay takes on a busy machine.
  */
-async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps: readonly number[]): Promise<DevResult> {
+async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps: readonly number[], variant?: DevVariant): Promise<DevResult> {
   const bin = join(ctx.dist, 'cli', 'bin.js')
   const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
   if (help.code !== 0) return { status: 'not-measured', workload, reason: 'not measured: `kube-reflex dev` missing' }
@@ -162,7 +173,9 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     return oneEvent.ms
   }
   const rates: number[] = []
+  const variantRates: number[] = []
   let summary: unknown
+  let variantSummary: unknown
   let events = devEvents
   try {
     // Size the replay to ~10 s of work at the measured rate (at most --dev-events), from a 1/10 trial run:
@@ -176,6 +189,11 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
       const many = await run(big)
       summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
       rates.push(rateOf(many, events) ?? (events - 1) / (Math.max(1, many.ms - (await oneEventMs(true))) / 1000))
+      if (variant === undefined) continue
+      // Right after the shipped configuration's run, on the same replay: the machine's drift hits both alike.
+      const other = await run(big, variant.args)
+      variantSummary = JSON.parse(other.stdout.trim().split('\n').pop() ?? 'null') as unknown
+      variantRates.push(rateOf(other, events) ?? (events - 1) / (Math.max(1, other.ms - (await oneEventMs(true))) / 1000))
     }
   } catch (err) {
     return { status: 'failed', workload, reason: (err as Error).message }
@@ -197,7 +215,16 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
   }
   log(`dev (${workload}) paced ${devRate}/s: ${paced.status === 'measured' ? `p50 ${String(paced.p50Ms)} ms, p99 ${String(paced.p99Ms)} ms, achieved ${Math.round(paced.achievedRate ?? 0)} events/s` : (paced.reason ?? '')}`)
   const soakResult = soakSteps.length === 0 ? undefined : await soakDev(ctx, file(Math.max(...soakSteps)), soakSteps)
-  return { status: 'measured', workload, events, eventsPerSecond: spread(rates), summary, paced, ...(soakResult === undefined ? {} : { soak: soakResult }) }
+  return {
+    status: 'measured',
+    workload,
+    events,
+    eventsPerSecond: spread(rates),
+    summary,
+    paced,
+    ...(soakResult === undefined ? {} : { soak: soakResult }),
+    ...(variant === undefined ? {} : { variant: { label: variant.label, eventsPerSecond: spread(variantRates), summary: variantSummary } }),
+  }
 }
 
 /**
@@ -316,6 +343,17 @@ async function main(): Promise<number> {
     log(`${dist} has no cli/bin.js: run \`npm run build\` first (npm run bench does)`)
     return 1
   }
+  let devVariant: DevVariant | undefined
+  if (devPersistSkip !== undefined) {
+    try {
+      const dir = persistTriggersWithout(devPersistSkip, join(root, 'triggers'), scratchPath('dev-triggers'))
+      devVariant = { label: `persist's Trigger leaving out ${devPersistSkip.join(', ')}`, args: ['--triggers', dir] }
+      log(`dev: each replay also runs with ${devVariant.label} (Triggers in ${dir}), interleaved`)
+    } catch (err) {
+      log((err as Error).message)
+      return 2
+    }
+  }
   const startedAt = new Date()
   const loadStart = loadavg()
   const sink = await startSink()
@@ -405,8 +443,8 @@ async function main(): Promise<number> {
   await durable.stop()
   // The worst case (every input a critical problem) and a cluster-like mix, side by side; the soak replays the storm.
   const devSelected = only === undefined || only.includes('dev')
-  const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
-  const devMixed: DevResult = devSelected ? await measureDev(ctx, 'mixed', []) : { status: 'not-measured', workload: 'mixed', reason: 'not selected (--only)' }
+  const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps, devVariant) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
+  const devMixed: DevResult = devSelected ? await measureDev(ctx, 'mixed', [], devVariant) : { status: 'not-measured', workload: 'mixed', reason: 'not selected (--only)' }
   // Memory under sustained load (opt-in, long): classify's RSS after each cumulative number of events.
   let soakResult: SoakResult | { status: 'not-measured'; reason: string } = { status: 'not-measured', reason: 'not measured: pass --soak 100000,1000000 (long run)' }
   const classifySubject = runnable.find((s) => s.id === 'classify')
@@ -416,7 +454,7 @@ async function main(): Promise<number> {
     soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
     log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
   }
-  for (const d of [dev, devMixed]) log(`dev (${d.workload}): ${d.status === 'measured' ? `${Math.round(d.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}` : (d.reason ?? d.status)}`)
+  for (const d of [dev, devMixed]) log(`dev (${d.workload}): ${d.status === 'measured' ? `${Math.round(d.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}${d.variant?.eventsPerSecond === undefined ? '' : `; ${Math.round(d.variant.eventsPerSecond.median)} events/s with ${d.variant.label}`}` : (d.reason ?? d.status)}`)
   sink.server.close()
 
   const subjectResults = subjects.map((s) => results.get(s.id)).filter((r): r is SubjectResult => r !== undefined)
