@@ -18,17 +18,12 @@ function subscribesPersist(spec: Record<string, unknown>): boolean {
   return subscriber.ref.name === PERSIST_SERVICE && (subscriber.uri === undefined || subscriber.uri === '/' || subscriber.uri === '')
 }
 
-/** The filters of a Trigger spec as a list (the `filter.attributes` form becomes one `exact`). */
-function filtersOf(spec: Record<string, unknown>): unknown[] {
-  if (Array.isArray(spec.filters)) return spec.filters
-  if (isRecord(spec.filter) && isRecord(spec.filter.attributes)) return [{ exact: spec.filter.attributes }]
-  return []
-}
-
 /**
  * Copies every Trigger file of `from` into `to`, persist's Trigger with its filter narrowed to leave out
  * `types`. Returns `to`. Throws when `types` is empty, when a type is not one persist receives from
- * kube-reflex (`dev.kubereflex.…`), or when no Trigger subscribes persist.
+ * kube-reflex (`dev.kubereflex.…`), when no Trigger subscribes persist, or when persist's Trigger uses the
+ * older `filter.attributes` form: a `filters` list beside it would make Knative ignore it, and its matching
+ * (an empty value means "present") has no `exact` equivalent to carry it over faithfully.
  */
 export function persistTriggersWithout(types: readonly string[], from: string, to: string): string {
   if (types.length === 0) throw new Error('--dev-persist-skip needs at least one CloudEvents type')
@@ -39,10 +34,11 @@ export function persistTriggersWithout(types: readonly string[], from: string, t
     const docs = parseAllDocuments(readFileSync(join(from, file), 'utf8')).map((d) => d.toJSON() as unknown)
     for (const doc of docs) {
       if (!isRecord(doc) || doc.kind !== 'Trigger' || !isRecord(doc.spec) || !subscribesPersist(doc.spec)) continue
-      const skip = types.map((type) => ({ not: { exact: { type } } }))
-      const own = filtersOf(doc.spec)
-      delete doc.spec.filter
-      doc.spec.filters = [{ all: [...own, ...skip] }]
+      if (doc.spec.filter !== undefined && doc.spec.filter !== null) {
+        throw new Error(`--dev-persist-skip: persist's Trigger in ${file} uses \`filter\`; only a \`filters\` list can be narrowed`)
+      }
+      const own: unknown[] = Array.isArray(doc.spec.filters) ? doc.spec.filters : []
+      doc.spec.filters = [{ all: [...own, ...types.map((type) => ({ not: { exact: { type } } }))] }]
       narrowed++
     }
     writeFileSync(join(to, file), docs.map((d) => stringify(d)).join('---\n'))
