@@ -10,7 +10,7 @@
 //  - import.meta.url points at dist/kn/classify/index.js, where the shipped bundle finds its rules.
 //  - The blob is tied to the Node binary that built it: each --node builds its own.
 //
-//   tsx bench/snapshot-startup.ts [--node PATH[,PATH…]] [--rounds N] [--json]
+//   tsx bench/snapshot-startup.ts [--node PATH[,PATH…]] [--rounds N] [--bundle DIR] [--json]
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -23,7 +23,7 @@ import { removeScratch, scratchPath } from './scratch.js'
 import { spread, type Spread } from './harness.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const classifyDir = join(root, 'dist', 'kn', 'classify')
+const defaultBundleDir = join(root, 'dist', 'kn', 'classify')
 const HELP = `Usage: npm run bench:snapshot -- [options]
 
 Measures whether a V8 start-up snapshot would make \`serve classify\` start faster: spawn → first 2xx on a
@@ -33,6 +33,7 @@ interleaved, on each given Node binary. An experiment: the function does not shi
 Options:
   --node <paths>   comma-separated Node binaries (default: this one); each builds its own snapshot
   --rounds <n>     interleaved rounds per Node (default: 15)
+  --bundle <dir>   classify's kn func directory to measure (default: dist/kn/classify)
   --json           print the results as JSON on stdout (progress on stderr)
   -h, --help       show this help
 `
@@ -85,7 +86,7 @@ const leanServe: Plugin = {
 }
 
 /** Builds the one-script `serve classify` for the snapshot; returns its path. */
-async function buildScript(dir: string): Promise<string> {
+async function buildScript(dir: string, classifyDir: string): Promise<string> {
   const entry = join(dir, 'entry.ts')
   const src = (p: string): string => JSON.stringify(join(root, p))
   writeFileSync(
@@ -133,7 +134,7 @@ export function run(argv: string[]): void {
 }
 
 /** Spawn → first 2xx on a real Pod event (fresh id each, every 2 ms), then stop. */
-async function firstReply(node: string, args: readonly string[], env: Record<string, string>): Promise<number> {
+async function firstReply(node: string, args: readonly string[], env: Record<string, string>, classifyDir: string): Promise<number> {
   const port = await freePort()
   const payload = toRequest('pod', apiServerEvent(crashLoopPod()), 'binary')
   const p = start({ command: node, args: args.map((a) => a.replace('{port}', String(port))), env: { ...env, PORT: String(port) }, cwd: classifyDir })
@@ -154,7 +155,7 @@ async function firstReply(node: string, args: readonly string[], env: Record<str
 
 const median = (xs: readonly number[]): number => spread([...xs]).median
 
-async function measure(node: string, script: string, rounds: number, env: Record<string, string>): Promise<SnapshotResult> {
+async function measure(node: string, script: string, rounds: number, env: Record<string, string>, classifyDir: string): Promise<SnapshotResult> {
   const version = (await runToEnd({ command: node, args: ['--version'], env, cwd: root }, 30_000)).stdout.trim()
   const blob = scratchPath(`classify-${version}.blob`)
   const built = await runToEnd({ command: node, args: ['--snapshot-blob', blob, '--build-snapshot', script], env, cwd: classifyDir }, 120_000)
@@ -164,9 +165,9 @@ async function measure(node: string, script: string, rounds: number, env: Record
   const bundle: number[] = []
   const snap: number[] = []
   for (let i = 0; i < rounds; i++) {
-    bare.push(await firstReply(node, [join(root, 'bench', 'servers', 'bare-http.mjs')], env))
-    bundle.push(await firstReply(node, ['index.js', 'serve', 'classify', '--port', '{port}'], env))
-    snap.push(await firstReply(node, ['--snapshot-blob', blob, 'serve', 'classify', '--port', '{port}'], env))
+    bare.push(await firstReply(node, [join(root, 'bench', 'servers', 'bare-http.mjs')], env, classifyDir))
+    bundle.push(await firstReply(node, ['index.js', 'serve', 'classify', '--port', '{port}'], env, classifyDir))
+    snap.push(await firstReply(node, ['--snapshot-blob', blob, 'serve', 'classify', '--port', '{port}'], env, classifyDir))
   }
   log(`${version}: bare ${median(bare).toFixed(1)} ms, bundle ${median(bundle).toFixed(1)} ms, snapshot ${median(snap).toFixed(1)} ms (medians of ${rounds})`)
   return {
@@ -207,7 +208,7 @@ export function renderSnapshotResults(results: readonly SnapshotResult[]): strin
 async function main(): Promise<void> {
   let parsed
   try {
-    parsed = parseArgs({ options: { node: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true })
+    parsed = parseArgs({ options: { node: { type: 'string' }, rounds: { type: 'string' }, bundle: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true })
   } catch (err) {
     fail(`${(err as Error).message} (see --help)`)
   }
@@ -220,15 +221,16 @@ async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be an integer ≥ 1, got ${JSON.stringify(values.rounds)}`)
   const nodes = (values.node ?? process.execPath).split(',').map((s) => s.trim()).filter((s) => s !== '')
   for (const n of nodes) if (!existsSync(n)) fail(`no Node binary at ${n}`)
-  if (!existsSync(join(classifyDir, 'index.js'))) fail('dist/kn/classify is missing: run `npm run build && npm run bundle:functions` first (npm run bench:snapshot does)')
+  const classifyDir = resolve(values.bundle ?? defaultBundleDir)
+  if (!existsSync(join(classifyDir, 'index.js'))) fail(`${classifyDir} holds no bundle: run \`npm run build && npm run bundle:functions\` first (npm run bench:snapshot does)`)
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'production' }
   const dir = scratchPath('snapshot')
   mkdirSync(dir, { recursive: true })
-  const script = await buildScript(dir)
+  const script = await buildScript(dir, classifyDir)
   const results: SnapshotResult[] = []
   for (const node of nodes) {
     log(`${node}: building the snapshot, then ${rounds} interleaved rounds …`)
-    results.push(await measure(node, script, rounds, env))
+    results.push(await measure(node, script, rounds, env, classifyDir))
   }
   process.stdout.write(values.json === true ? JSON.stringify({ schema: 'kube-reflex-snapshot-startup/1', results }) + '\n' : renderSnapshotResults(results))
 }
