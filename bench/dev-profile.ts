@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { apiServerEvent, crashLoopPod, devReplayObjects, type DevWorkload } from './payloads/index.js'
-import { killAll, runToEnd } from './process.js'
-import { discard, removeScratch, scratchPath } from './scratch.js'
+import { runToEnd } from './process.js'
+import { discard, scratchPath } from './scratch.js'
+import { parseOptions, runAsCommand, usageError } from './command.js'
 import { splitDevProfile, type CpuProfile, type ProfileSplit } from './profile-split.js'
 import { toStructured } from '../shared/cloudevent.js'
 
@@ -43,10 +44,7 @@ export interface DevProfileRun {
   readonly profile?: string
 }
 
-function fail(message: string): never {
-  process.stderr.write(`dev-profile: ${message}\n`)
-  process.exit(2)
-}
+const fail: (message: string) => never = (message) => usageError('dev-profile', message)
 
 function int(name: string, value: string | undefined, dflt: number, min: number): number {
   if (value === undefined) return dflt
@@ -134,24 +132,20 @@ export function renderProfileRuns(runs: readonly DevProfileRun[]): string {
 }
 
 async function main(): Promise<void> {
-  let parsed
-  try {
-    parsed = parseArgs({
+  const { values } = parseOptions('dev-profile', () =>
+    parseArgs({
       options: {
-      workload: { type: 'string' },
-      events: { type: 'string' },
-      reps: { type: 'string' },
-      dist: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      keep: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+        workload: { type: 'string' },
+        events: { type: 'string' },
+        reps: { type: 'string' },
+        dist: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        keep: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
-    })
-  } catch (err) {
-    fail(`${(err as Error).message} (see --help)`)
-  }
-  const { values } = parsed
+    }),
+  )
   if (values.help === true) {
     process.stdout.write(HELP)
     return
@@ -175,20 +169,4 @@ async function main(): Promise<void> {
   process.stdout.write(values.json === true ? JSON.stringify({ schema: 'kube-reflex-dev-profile/1', events, runs }) + '\n' : renderProfileRuns(runs))
 }
 
-// Run as a command (tsx bench/dev-profile.ts), not when a test imports renderProfileRuns.
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const stop = (): void => {
-    killAll()
-    removeScratch()
-  }
-  process.on('SIGINT', () => {
-    stop()
-    process.exit(130)
-  })
-  main()
-    .catch((err: unknown) => {
-      process.stderr.write(`dev-profile: ${(err as Error).message}\n`)
-      process.exitCode = 1
-    })
-    .finally(stop)
-}
+runAsCommand(import.meta.url, 'dev-profile', main)

@@ -18,9 +18,10 @@ import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { build, type Plugin } from 'esbuild'
 import { apiServerEvent, crashLoopPod, materialize, toRequest } from './payloads/index.js'
-import { freePort, killAll, post, runToEnd, start, stop } from './process.js'
-import { removeScratch, scratchPath } from './scratch.js'
+import { freePort, post, runToEnd, start, stop } from './process.js'
+import { scratchPath } from './scratch.js'
 import { spread, type Spread } from './harness.js'
+import { parseOptions, runAsCommand, usageError } from './command.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const defaultBundleDir = join(root, 'dist', 'kn', 'classify')
@@ -56,10 +57,7 @@ const log = (msg: string): void => {
   process.stderr.write(`[snapshot] ${msg}\n`)
 }
 
-function fail(message: string): never {
-  process.stderr.write(`snapshot-startup: ${message}\n`)
-  process.exit(2)
-}
+const fail: (message: string) => never = (message) => usageError('snapshot-startup', message)
 
 // shared/host.ts's node:http, loaded on first use instead of at module evaluation (see the header).
 const lazyHttp: Plugin = {
@@ -206,13 +204,9 @@ export function renderSnapshotResults(results: readonly SnapshotResult[]): strin
 }
 
 async function main(): Promise<void> {
-  let parsed
-  try {
-    parsed = parseArgs({ options: { node: { type: 'string' }, rounds: { type: 'string' }, bundle: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true })
-  } catch (err) {
-    fail(`${(err as Error).message} (see --help)`)
-  }
-  const { values } = parsed
+  const { values } = parseOptions('snapshot-startup', () =>
+    parseArgs({ options: { node: { type: 'string' }, rounds: { type: 'string' }, bundle: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true }),
+  )
   if (values.help === true) {
     process.stdout.write(HELP)
     return
@@ -235,19 +229,4 @@ async function main(): Promise<void> {
   process.stdout.write(values.json === true ? JSON.stringify({ schema: 'kube-reflex-snapshot-startup/1', results }) + '\n' : renderSnapshotResults(results))
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const cleanup = (): void => {
-    killAll()
-    removeScratch()
-  }
-  process.on('SIGINT', () => {
-    cleanup()
-    process.exit(130)
-  })
-  main()
-    .catch((err: unknown) => {
-      process.stderr.write(`snapshot-startup: ${(err as Error).message}\n`)
-      process.exitCode = 1
-    })
-    .finally(cleanup)
-}
+runAsCommand(import.meta.url, 'snapshot-startup', main)
