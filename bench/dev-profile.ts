@@ -10,12 +10,11 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
-import { apiServerEvent, crashLoopPod, devReplayObjects, type DevWorkload } from './payloads/index.js'
-import { runToEnd } from './process.js'
+import { devReplayNdjson, type DevWorkload } from './payloads/index.js'
+import { baseEnv, lastJsonLine, runToEnd } from './process.js'
 import { discard, scratchPath } from './scratch.js'
 import { parseOptions, runAsCommand, usageError } from './command.js'
 import { splitDevProfile, type CpuProfile, type ProfileSplit } from './profile-split.js'
-import { toStructured } from '../shared/cloudevent.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const HELP = `Usage: npm run bench:dev-profile -- [options]
@@ -58,30 +57,24 @@ const log = (msg: string): void => {
 }
 
 async function profileOnce(bin: string, workload: DevWorkload, events: number, keep: string | undefined): Promise<DevProfileRun> {
-  const objects = devReplayObjects(workload)
   const replay = scratchPath(`profile-${workload}-${randomUUID()}.ndjson`)
-  const lines: string[] = []
-  for (let i = 0; i < events; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
-  writeFileSync(replay, lines.join('\n') + '\n')
+  writeFileSync(replay, devReplayNdjson(workload, events))
   const dataDir = scratchPath(`dev-${randomUUID()}`)
   const profDir = scratchPath(`prof-${randomUUID()}`)
   mkdirSync(profDir)
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
-  // The embedded default, as `npm run bench` measures it: no caller's database, hooks or ports.
-  for (const k of ['PORT', 'HOST', 'DATABASE_URL', 'KUBECONFIG', 'K_SINK', 'LOG_LEVEL', 'NODE_OPTIONS', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[k]
   try {
     const r = await runToEnd(
       {
         command: process.execPath,
         args: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, bin, 'dev', '--replay', replay, '--once', '--json'],
-        env: { ...env, NODE_ENV: 'production', KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' },
+        // The embedded default, as `npm run bench` measures it: no caller's database, hooks or ports.
+        env: { ...baseEnv(), KUBE_REFLEX_DATA_DIR: dataDir, RECOVERY_MODE: 'dry-run' },
         cwd: root,
       },
       3_600_000,
     )
     if (r.code !== 0) throw new Error(`dev exited ${String(r.code)}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
-    const summary = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as { received?: unknown; elapsedMs?: unknown } | null
+    const summary = lastJsonLine(r.stdout) as { received?: unknown; elapsedMs?: unknown } | null
     const received = typeof summary?.received === 'number' ? summary.received : NaN
     const elapsedMs = typeof summary?.elapsedMs === 'number' ? summary.elapsedMs : NaN
     if (!(received > 0 && elapsedMs > 0)) throw new Error("dev's summary has no received/elapsedMs (a build older than the bench's dev figures?)")

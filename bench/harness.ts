@@ -46,14 +46,14 @@ export function scenarioName(p: Payload): string {
   return `${p.name}-${p.mode}`
 }
 
-/** Spawn → first 2xx on a real event, polling with real events (fresh id each) every 2 ms. */
-async function awaitFirst2xx(subject: Subject, port: number, payload: Payload, timeoutMs: number, spawnedAt: number, exited: () => boolean): Promise<{ ms: number; status: number }> {
+/** Spawn → first 2xx on a real event at `path`, polling with real events (fresh id each) every 2 ms. */
+export async function awaitFirst2xx(path: string, port: number, payload: Payload, timeoutMs: number, spawnedAt: number, exited: () => boolean): Promise<{ ms: number; status: number }> {
   const deadline = spawnedAt + timeoutMs
   let last: number | undefined
   while (performance.now() < deadline) {
     if (exited()) throw new Error('process exited before answering')
     const { headers, body } = materialize(payload, randomUUID())
-    last = await post(port, subject.path, headers, body)
+    last = await post(port, path, headers, body)
     if (last !== undefined && last >= 200 && last < 300) return { ms: performance.now() - spawnedAt, status: last }
     await sleep(2)
   }
@@ -91,7 +91,7 @@ export async function round(subject: Subject, ctx: SubjectContext, payloads: rea
   try {
     let up: { ms: number; status: number }
     try {
-      up = await awaitFirst2xx(subject, port, first, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
+      up = await awaitFirst2xx(subject.path, port, first, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
     } catch (err) {
       throw new Error(`${(err as Error).message}; stderr: ${proc.stderrTail().trim().split('\n').slice(-3).join(' | ')}`)
     }
@@ -150,7 +150,7 @@ export async function soak(subject: Subject, ctx: SubjectContext, payload: Paylo
     exited = true
   })
   try {
-    await awaitFirst2xx(subject, port, payload, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
+    await awaitFirst2xx(subject.path, port, payload, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
     const rss: number[] = []
     let sent = 0
     for (const step of steps) {

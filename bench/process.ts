@@ -97,6 +97,25 @@ export function post(port: number, path: string, headers: Record<string, string>
   })
 }
 
+/** The environment every measured process starts from: this one's, without what would configure or slow it. */
+export function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
+  // Subjects get their configuration from the subject entry only. NODE_OPTIONS too: under tap (the smoke
+  // test) it carries tap's process-info loader, which would load into every subject (docs/BENCHMARKS.md).
+  // NODE_EXTRA_CA_CERTS too: Node reads and parses that whole bundle at every start — ≈ 55 ms per spawn with
+  // a system CA file (bare node:http 54 → 110 ms on the committed machine, whose shell sets it), a constant
+  // that no subject needs here (none makes a TLS call) and that would squeeze every start-up ratio towards 1.
+  for (const k of ['PORT', 'HOST', 'DATABASE_URL', 'KUBECONFIG', 'K_SINK', 'LOG_LEVEL', 'KUBE_REFLEX_DATA_DIR', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[k]
+  env.NODE_ENV = 'production'
+  return env
+}
+
+/** The last line of a command's stdout as JSON (`kube-reflex dev --json` prints its summary last); null when there is none. */
+export function lastJsonLine(stdout: string): unknown {
+  return JSON.parse(stdout.trim().split('\n').pop() ?? 'null') as unknown
+}
+
 /** Runs a command to completion and returns its stdout (for the load worker and probes). */
 export function runToEnd(spec: SpawnSpec, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {

@@ -17,8 +17,8 @@ import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { spawn } from 'node:child_process'
 import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
-import { apiServerEvent, crashLoopPod, devReplayObjects, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
-import { killAll, memoryOf, runToEnd } from './process.js'
+import { apiServerEvent, crashLoopPod, devReplayNdjson, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
+import { baseEnv, killAll, lastJsonLine, memoryOf, runToEnd } from './process.js'
 import { discard, removeScratch, scratchPath } from './scratch.js'
 import { persistTriggersWithout } from './dev-triggers.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
@@ -26,7 +26,6 @@ import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
 import { findPostgresBin, startServices } from '../scripts/test-services/index.mjs'
 import { handle, createDeps, loadConfig } from '../functions/classify/index.js'
 import { silentLogger } from '../shared/logger.js'
-import { toStructured } from '../shared/cloudevent.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (msg: string): void => {
@@ -106,23 +105,10 @@ async function classifiedPayloads(): Promise<Payload[]> {
   return [toRequest('classified', reply, 'binary'), toRequest('classified', reply, 'structured')]
 }
 
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
-  // Subjects get their configuration from the subject entry only. NODE_OPTIONS too: under tap (the smoke
-  // test) it carries tap's process-info loader, which would load into every subject (docs/BENCHMARKS.md).
-  // NODE_EXTRA_CA_CERTS too: Node reads and parses that whole bundle at every start — ≈ 55 ms per spawn with
-  // a system CA file (bare node:http 54 → 110 ms on the committed machine, whose shell sets it), a constant
-  // that no subject needs here (none makes a TLS call) and that would squeeze every start-up ratio towards 1.
-  for (const k of ['PORT', 'HOST', 'DATABASE_URL', 'KUBECONFIG', 'K_SINK', 'LOG_LEVEL', 'KUBE_REFLEX_DATA_DIR', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'OTEL_EXPORTER_OTLP_ENDPOINT']) delete env[k]
-  env.NODE_ENV = 'production'
-  return env
-}
-
 /** events/s from a dev run's own summary (`received` ÷ `elapsedMs`); undefined when the build does not report it. */
 function rateOf(run: { stdout: string }, expected: number): number | undefined {
   try {
-    const s = JSON.parse(run.stdout.trim().split('\n').pop() ?? 'null') as { received?: number; elapsedMs?: number } | null
+    const s = lastJsonLine(run.stdout) as { received?: number; elapsedMs?: number } | null
     if (s === null || typeof s.elapsedMs !== 'number' || s.elapsedMs <= 0 || s.received !== expected) return undefined
     return s.received / (s.elapsedMs / 1000)
   } catch {
@@ -153,12 +139,9 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
   const bin = join(ctx.dist, 'cli', 'bin.js')
   const help = await runToEnd({ command: ctx.node, args: [bin, 'dev', '--help'], env: ctx.env, cwd: root }, 30_000)
   if (help.code !== 0) return { status: 'not-measured', workload, reason: 'not measured: `kube-reflex dev` missing' }
-  const objects = devReplayObjects(workload)
   const file = (n: number): string => {
     const path = scratchPath(`replay-${workload}-${n}.ndjson`)
-    const lines: string[] = []
-    for (let i = 0; i < n; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
-    writeFileSync(path, lines.join('\n') + '\n')
+    writeFileSync(path, devReplayNdjson(workload, n))
     return path
   }
   const run = async (path: string, extra: readonly string[] = []): Promise<{ ms: number; stdout: string }> => {
@@ -175,6 +158,9 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     if (oneEvent === undefined || (fresh && !smoke)) oneEvent = await run(small)
     return oneEvent.ms
   }
+  // events/s of a run of n inputs: dev's own figure, else timed from outside against a 1-event replay.
+  const rateOfRun = async (r: { ms: number; stdout: string }, n: number, freshOneEvent: boolean): Promise<number> =>
+    rateOf(r, n) ?? (n - 1) / (Math.max(1, r.ms - (await oneEventMs(freshOneEvent))) / 1000)
   const rates: number[] = []
   const variantRates: number[] = []
   let summary: unknown
@@ -185,18 +171,18 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
     // a slow pipeline then still finishes in reasonable time, a fast one gets a long enough run.
     const trialN = Math.max(20, Math.min(500, Math.round(devEvents / 10)))
     const trial = await run(file(trialN))
-    const trialRate = rateOf(trial, trialN) ?? (trialN - 1) / (Math.max(1, trial.ms - (await oneEventMs(false))) / 1000)
+    const trialRate = await rateOfRun(trial, trialN, false)
     events = Math.max(trialN, Math.min(devEvents, Math.round(trialRate * 10)))
     const big = file(events)
     for (let rep = 0; rep < settings.reps; rep++) {
       const many = await run(big)
-      summary = JSON.parse(many.stdout.trim().split('\n').pop() ?? 'null') as unknown
-      rates.push(rateOf(many, events) ?? (events - 1) / (Math.max(1, many.ms - (await oneEventMs(true))) / 1000))
+      summary = lastJsonLine(many.stdout)
+      rates.push(await rateOfRun(many, events, true))
       if (variant === undefined) continue
       // Right after the shipped configuration's run, on the same replay: the machine's drift hits both alike.
       const other = await run(big, variant.args)
-      variantSummary = JSON.parse(other.stdout.trim().split('\n').pop() ?? 'null') as unknown
-      variantRates.push(rateOf(other, events) ?? (events - 1) / (Math.max(1, other.ms - (await oneEventMs(true))) / 1000))
+      variantSummary = lastJsonLine(other.stdout)
+      variantRates.push(await rateOfRun(other, events, true))
     }
   } catch (err) {
     return { status: 'failed', workload, reason: (err as Error).message }
@@ -206,9 +192,9 @@ async function measureDev(ctx: SubjectContext, workload: DevWorkload, soakSteps:
   const pacedN = Math.max(2, Math.round(devRate * devPacedSeconds))
   try {
     const r = await run(file(pacedN), ['--rate', String(devRate)])
-    const s = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as { inputToStoredMs?: { p50: number; p99: number; max: number } } | null
+    const s = lastJsonLine(r.stdout) as { inputToStoredMs?: { p50: number; p99: number; max: number } } | null
     const l = s?.inputToStoredMs
-    const achievedRate = rateOf(r, pacedN) ?? (pacedN - 1) / (Math.max(1, r.ms - (await oneEventMs(true))) / 1000)
+    const achievedRate = await rateOfRun(r, pacedN, true)
     paced =
       l === undefined
         ? { status: 'failed', reason: 'no inputToStoredMs in the summary (classify and persist must both run)', rate: devRate, events: pacedN }

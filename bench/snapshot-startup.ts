@@ -11,16 +11,15 @@
 //  - The blob is tied to the Node binary that built it: each --node builds its own.
 //
 //   tsx bench/snapshot-startup.ts [--node PATH[,PATH…]] [--rounds N] [--bundle DIR] [--json]
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, writeFileSync, existsSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { randomUUID } from 'node:crypto'
 import { build, type Plugin } from 'esbuild'
-import { apiServerEvent, crashLoopPod, materialize, toRequest } from './payloads/index.js'
-import { freePort, post, runToEnd, start, stop } from './process.js'
+import { apiServerEvent, crashLoopPod, toRequest } from './payloads/index.js'
+import { freePort, runToEnd, start, stop } from './process.js'
 import { scratchPath } from './scratch.js'
-import { spread, type Spread } from './harness.js'
+import { awaitFirst2xx, spread, type Spread } from './harness.js'
 import { parseOptions, runAsCommand, usageError } from './command.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -137,15 +136,9 @@ async function firstReply(node: string, args: readonly string[], env: Record<str
   const payload = toRequest('pod', apiServerEvent(crashLoopPod()), 'binary')
   const p = start({ command: node, args: args.map((a) => a.replace('{port}', String(port))), env: { ...env, PORT: String(port) }, cwd: classifyDir })
   try {
-    const deadline = p.spawnedAt + 30_000
-    for (;;) {
-      if (p.child.exitCode !== null) throw new Error(`${args.join(' ')} exited ${String(p.child.exitCode)}: ${p.stderrTail().trim().split('\n').slice(-3).join(' | ')}`)
-      const { headers, body } = materialize(payload, randomUUID())
-      const status = await post(port, '/', headers, body)
-      if (status !== undefined && status >= 200 && status < 300) return performance.now() - p.spawnedAt
-      if (performance.now() > deadline) throw new Error(`${args.join(' ')}: no 2xx within 30 s (last ${String(status ?? 'connection refused')})`)
-      await new Promise((r) => setTimeout(r, 2))
-    }
+    return (await awaitFirst2xx('/', port, payload, 30_000, p.spawnedAt, () => p.child.exitCode !== null || p.child.signalCode !== null)).ms
+  } catch (err) {
+    throw new Error(`${args.join(' ')}: ${(err as Error).message}; stderr: ${p.stderrTail().trim().split('\n').slice(-3).join(' | ')}`)
   } finally {
     await stop(p)
   }
@@ -158,7 +151,6 @@ async function measure(node: string, script: string, rounds: number, env: Record
   const blob = scratchPath(`classify-${version}.blob`)
   const built = await runToEnd({ command: node, args: ['--snapshot-blob', blob, '--build-snapshot', script], env, cwd: classifyDir }, 120_000)
   if (built.code !== 0 || !existsSync(blob)) throw new Error(`${version}: the snapshot did not build: ${built.stderr.trim().split('\n').slice(-3).join(' | ')}`)
-  const { statSync } = await import('node:fs')
   const bare: number[] = []
   const bundle: number[] = []
   const snap: number[] = []

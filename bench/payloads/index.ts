@@ -3,6 +3,7 @@
 // CrashLoopBackOff with container statuses and conditions. Every request carries a fresh `id`: the
 // placeholder `[<id>]` is replaced per request by the load generator (bench/load-worker.mjs, a UUID per request) and by the
 // start-up poller, so functions that deduplicate on (source, id) see new events, not redeliveries.
+import { randomUUID } from 'node:crypto'
 import { toBinary, toStructured, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { wrapAsApiServerSource } from '../../shared/apiserver-source.js'
 
@@ -201,6 +202,14 @@ export function devReplayObjects(workload: DevWorkload): Record<string, unknown>
     ...Array.from({ length: 3 }, () => coreEvent(k, 'Warning', 'Unhealthy', 'Readiness probe failed: HTTP probe failed with statuscode: 503')),
     k % 2 === 0 ? renamed(crashLoopPod(), k) : renamed(coreV1Event(), k),
   ]).flat()
+}
+
+/** `n` inputs of a dev replay workload as NDJSON (CloudEvents in the JSON format, a fresh id each), cycling through devReplayObjects. */
+export function devReplayNdjson(workload: DevWorkload, n: number): string {
+  const objects = devReplayObjects(workload)
+  const lines: string[] = []
+  for (let i = 0; i < n; i++) lines.push(toStructured({ ...apiServerEvent(objects[i % objects.length] ?? crashLoopPod()), id: randomUUID() }))
+  return lines.join('\n') + '\n'
 }
 
 /** The input payloads every HTTP subject is measured with. */
