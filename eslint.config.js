@@ -32,6 +32,12 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
   },
   {
+    files: ['**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'commonjs', globals: { ...globals.node } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // The dashboard runs in the browser, not in Node.
     files: ['functions/persist/dashboard/**/*.js'],
     languageOptions: { globals: { ...globals.browser, uPlot: 'readonly' } },

@@ -21,6 +21,7 @@ import { apiServerEvent, crashLoopPod, devReplayNdjson, inputPayloads, toRequest
 import { baseEnv, killAll, lastJsonLine, memoryOf, runToEnd } from './process.js'
 import { discard, removeScratch, scratchPath } from './scratch.js'
 import { persistTriggersWithout } from './dev-triggers.js'
+import { parseOptions, usageError } from './command.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
 import { findPostgresBin, startServices } from '../scripts/test-services/index.mjs'
@@ -32,8 +33,36 @@ const log = (msg: string): void => {
   process.stderr.write(`[bench] ${msg}\n`)
 }
 
-const { values } = parseArgs({
+const HELP = `Usage: npm run bench -- [options]      (npm run bench:smoke: the same with --smoke)
+
+Measures every available subject against the baselines in one run and reports ratios: bench/results/,
+docs/bench-chart.svg and the results block of docs/BENCHMARKS.md. Never fails on a number.
+Set DATABASE_URL to add the PostgreSQL subjects (persist on that server and on a durable one it starts).
+
+Options:
+  --smoke                 1 repetition of 0.5 s runs, results in the temp directory (what CI runs)
+  --reps <n>              repetitions per subject (3)
+  --duration <s>          measured load per scenario (5)          --warmup <s>   load before it (2)
+  --connections <c>       load connections (50)                    --idle <ms>    quiet time before idle RSS (1000)
+  --startups <n>          extra cold starts per subject, interleaved (5)
+  --only <ids>            subjects and parts to run, comma-separated (e.g. bare-http,classify,dev)
+  --scenarios <names>     payload scenarios, comma-separated (e.g. pod-binary)
+  --soak <counts>         classify's RSS after each cumulative event count (e.g. 100000,1000000; off)
+  --dev-events <n>        upper bound of dev's replay (20000)      --dev-rate <r>  paced replay rate (500)
+  --dev-paced-seconds <s> length of the paced replay (10)          --dev-soak <counts>  dev's RSS steps (off)
+  --dev-http-delivery     dev delivers over loopback HTTP (the A/B of in-process delivery)
+  --dev-persist-skip <types>  a second dev run with persist's Trigger leaving out those types
+  --dist <dir>            measure another build's dist/ (default: this checkout's)
+  --out <dir>             results directory (bench/results)        --chart <file> (docs/bench-chart.svg)
+  --docs <file> | --no-docs   the BENCHMARKS.md results block to rewrite, or none
+  -h, --help              show this help
+
+docs/BENCHMARKS.md explains the method and every measure.
+`
+
+const { values } = parseOptions('bench', () => parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     smoke: { type: 'boolean', default: false },
     reps: { type: 'string' },
     duration: { type: 'string' },
@@ -56,12 +85,16 @@ const { values } = parseArgs({
     dist: { type: 'string' },
     startups: { type: 'string' },
   },
-})
+}))
+if (values.help === true) {
+  process.stdout.write(HELP)
+  process.exit(0)
+}
 const smoke = values.smoke === true
 const num = (v: string | undefined, dflt: number): number => {
   if (v === undefined) return dflt
   const n = Number(v)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${v}`)
+  if (!Number.isFinite(n) || n < 0) return usageError('bench', `not a non-negative number: ${v} (see --help)`)
   return n
 }
 const settings: Settings = {

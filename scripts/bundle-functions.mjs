@@ -2,26 +2,35 @@
 // Builds one self-contained, `kn func`-deployable directory per function: dist/kn/<name>/.
 // Knative Functions builds one function per directory and the Node buildpack runs `npm run build` then
 // `npm start` in it, so each directory gets:
-//   - cli.js + cli-chunk-*.js: the whole CLI bundled by esbuild WITH its npm dependencies (issue 9: a
+//   - cli.mjs + cli-chunk-*.mjs: the whole CLI bundled by esbuild WITH its npm dependencies (issue 9: a
 //     function that scales from zero should not resolve and read hundreds of files at start-up), split at
-//     every dynamic import so `serve classify` never parses persist's, alert's or the Kubernetes client's code;
-//   - index.js + chunk-*.js: what `npm start` runs. `serve <name>` — the one command this directory exists
-//     for — runs from a second bundle of the same CLI in which the other functions and commands are not
-//     reachable (see leanServe below): far fewer, larger chunks on the start-up path. Any other command line
-//     (`serve all`, `dev`, `validate`, …) is handed to cli.js, so the directory still runs the whole CLI;
-//   - the run-time assets the code finds beside itself (import.meta.url of a chunk is the directory root):
+//     every dynamic import so that no command parses persist's, alert's or the Kubernetes client's code
+//     before it needs it;
+//   - index.js: what `npm start` runs. `serve <name>` — the one command this directory exists for — runs
+//     serve.js, a second bundle of the same CLI in which the other functions and commands are not reachable
+//     (see leanServe below), as one CommonJS file compiled from a V8 code cache when there is one for this
+//     Node (scripts/kn/index.cjs); the npm packages it loads only on demand are in vendor/. Any other
+//     command line (`serve all`, `dev`, `validate`, …) is handed to cli.mjs, so the directory still runs the
+//     whole CLI;
+//   - code-cache.js (+ code-cache-sample.json): the directory's `npm run build`, which writes that code cache
+//     with the Node that runs it — in the image, the buildpack's (scripts/kn/code-cache.cjs). This script
+//     runs it too, for this machine's Node, unless --no-code-cache;
+//   - the run-time assets the code finds beside itself (import.meta.url of a bundle is the directory root):
 //     rules/ (classify's default rules, pre-parsed JSON included), migrations/ and dashboard/ (persist);
-//   - a minimal package.json whose `start` is `serve <name>`, listing only what cannot be bundled
-//     (PGlite's WebAssembly files, the YAML library loaded on demand for user rules, uPlot's files
-//     served by the dashboard), and the function's func.yaml.
+//   - a minimal package.json (CommonJS) whose `start` is `serve <name>` and `build` is code-cache.js,
+//     listing only what cannot be bundled (PGlite's WebAssembly files, the YAML library loaded on demand for
+//     user rules, uPlot's files served by the dashboard), and the function's func.yaml.
 // Needs `npm run build` first (the pre-parsed rules come from dist/). Usage:
-//   npm run bundle:functions [-- [--out=DIR] name ...]   (default: all four into dist/kn/)
+//   npm run bundle:functions [-- [--out=DIR] [--no-code-cache] name ...]   (default: all four into dist/kn/)
 import { build } from 'esbuild'
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { isBuiltin } from 'node:module'
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import process from 'node:process'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const FUNCTIONS = ['classify', 'alert', 'auto-recover', 'persist']
 // Loaded at run time from node_modules: files next to the package (wasm, css) or required lazily by name.
@@ -90,7 +99,7 @@ const REQUIRE_BANNER = "import { createRequire as __krCreateRequire } from 'node
 
 async function stripUnusedBanners(outputs) {
   for (const file of outputs) {
-    if (!file.endsWith('.js')) continue
+    if (!/\.m?js$/.test(file)) continue
     const text = await readFile(file, 'utf8')
     const at = text.indexOf(REQUIRE_BANNER)
     if (at < 0) continue
@@ -107,29 +116,54 @@ async function stripUnusedBanners(outputs) {
 // own path helpers (normalizeString) hot, and V8's optimizing compiler's first run pages in ≈ 4 MiB more of
 // the node binary — most of alert's idle RSS above bare node:http (issue 9). The lean bundle is the same
 // source with the dynamic imports of the other functions and commands replaced by a rejection, so they
-// stay out of its chunk graph; index.js only takes that path for exactly `serve <name> [options]`
-// (the same positional rule as cli/commands/serve.ts), which never reaches them.
-const SERVE_OPTIONS_WITH_VALUE = new Set(['-p', '--port', '--host'])
+// are not in it; index.js only takes that path for exactly `serve <name> [options]` (the same positional
+// rule as cli/commands/serve.ts), which never reaches them.
+// It is one CommonJS file, serve.js, not ES modules: Node's ES module loader costs a cold start ≈ 8 ms
+// before the first line runs (bare node:http as .cjs against .mjs), and one file with no chunks to resolve
+// another ≈ 4 ms; and a CommonJS script can be compiled from a V8 code cache on Node 20 (vm.Script's
+// cachedData), which an ES module cannot without flags (scripts/kn/index.cjs, issue 9: A/B of 15 spawns
+// each in docs/BENCHMARKS.md).
 const COMMANDS_ELSEWHERE = ['classify', 'dev', 'validate', 'replay']
 
-function leanEntry(name) {
-  return `#!/usr/bin/env node
-// dist/kn/${name}/index.js: \`serve ${name}\` from the lean bundle, anything else from the full CLI (cli.js).
-const args = process.argv.slice(2)
-const positionals = []
-for (let i = 1; i < args.length; i++) {
-  const a = args[i]
-  if (${JSON.stringify([...SERVE_OPTIONS_WITH_VALUE])}.includes(a)) i++
-  else if (a === '--') { positionals.push(...args.slice(i + 1)); break }
-  else if (!a.startsWith('-')) positionals.push(a)
-}
-if (args[0] === 'serve' && positionals.length === 1 && positionals[0] === ${JSON.stringify(name)}) await import('./cli/bin.ts')
-else await import('./cli.js')
-`
+// The npm packages the lean bundle imports dynamically (OpenTelemetry's SDK, express, the Kubernetes client,
+// pg, kafkajs, …) are loaded only when used, often never. Inlined into serve.js, their megabytes would be
+// parsed at every start (without a code cache) and swell the cache; so each package scope goes into its own
+// CommonJS file under vendor/, required on first use. A scope (all of @opentelemetry/* in one file) keeps
+// packages that share dependencies in one copy.
+const vendorScope = (specifier) => specifier.split('/')[0]
+const packageName = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')
+const vendorFile = (scope) => `vendor/${scope.replace(/^@/, '').replace(/[^a-zA-Z0-9._-]/g, '_')}.js`
+
+// A package that serve.js also imports statically (persist's query API uses express; prom-client requires
+// @opentelemetry/api) stays inside serve.js: vendored as well, it would be loaded and evaluated twice, and
+// would not be the same module. (Inside a vendor file, a package shared with serve.js is a second copy:
+// @opentelemetry/api under the SDK, which by design finds its one global registration from any copy.)
+function vendorSplit(vendored, inline) {
+  return {
+    name: 'vendor-split',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.kind !== 'dynamic-import' || isBuiltin(args.path) || EXTERNAL.includes(args.path) || inline.has(packageName(args.path))) return undefined
+        const scope = vendorScope(args.path)
+        const specifiers = vendored.get(scope) ?? new Set()
+        specifiers.add(args.path)
+        vendored.set(scope, specifiers)
+        return { path: args.path, namespace: 'kr-vendor' }
+      })
+      // What the import() resolves to, evaluated on first use: the package's exports out of its scope's file.
+      b.onLoad({ filter: /.*/, namespace: 'kr-vendor' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(`./${vendorFile(vendorScope(args.path))}`)})[${JSON.stringify(args.path)}]\n`,
+        loader: 'js',
+      }))
+      b.onResolve({ filter: /^\.\/vendor\// }, (args) => (args.namespace === 'kr-vendor' ? { path: args.path, external: true } : undefined))
+    },
+  }
 }
 
+const serveTemplate = (file) => readFileSync(path.join(repoRoot, 'scripts', 'kn', file), 'utf8')
+
 function leanServe(name) {
-  const gone = (what) => `Promise.reject(new Error('${what} is not in the lean bundle of dist/kn/${name} (index.js sends other command lines to cli.js)'))`
+  const gone = (what) => `Promise.reject(new Error('${what} is not in the lean bundle of dist/kn/${name} (index.js sends other command lines to cli.mjs)'))`
   const replace = (text, from, to, file) => {
     if (!text.includes(from)) throw new Error(`lean-serve: ${file} no longer contains ${from}; review scripts/bundle-functions.mjs`)
     return text.replace(from, to)
@@ -165,9 +199,6 @@ function leanServe(name) {
   return {
     name: 'lean-serve',
     setup(b) {
-      b.onResolve({ filter: /^kr-lean-entry$/ }, () => ({ path: name, namespace: 'kr-lean-entry' }))
-      b.onLoad({ filter: /.*/, namespace: 'kr-lean-entry' }, () => ({ contents: leanEntry(name), resolveDir: repoRoot, loader: 'js' }))
-      b.onResolve({ filter: /^\.\/cli\.js$/ }, (args) => (args.namespace === 'kr-lean-entry' ? { path: './cli.js', external: true } : undefined))
       b.onLoad({ filter: /[\\/](cli[\\/](registry|main|commands[\\/]serve)|functions[\\/]classify[\\/]index)\.ts$/ }, (args) => {
         const rewrite = rewrites[path.relative(repoRoot, args.path).split(path.sep).join('/')]
         return rewrite === undefined ? undefined : { contents: rewrite(readFileSync(args.path, 'utf8')), loader: 'ts' }
@@ -185,34 +216,82 @@ async function exists(p) {
   }
 }
 
-async function bundleOne(name, rootPackage, outRoot) {
+// CommonJS output must not keep `import.meta` (esbuild would leave it empty): the bundle's own file URL.
+const IMPORT_META_BANNER = "const __krImportMetaUrl = require('node:url').pathToFileURL(__filename).href;"
+
+async function bundleOne(name, rootPackage, outRoot, sample) {
   const out = path.join(outRoot, name)
   await rm(out, { recursive: true, force: true })
   await mkdir(out, { recursive: true })
   const common = {
-    outdir: out,
     bundle: true,
-    splitting: true,
     platform: 'node',
-    format: 'esm',
     target: 'node20',
     external: EXTERNAL,
     minifySyntax: true,
     minifyWhitespace: true,
     legalComments: 'linked',
     sourcemap: 'linked',
-    banner: { js: REQUIRE_BANNER },
     metafile: true,
     logLevel: 'warning',
   }
-  const builds = [
-    { ...common, entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') }, chunkNames: 'cli-chunk-[hash]', plugins: [pgNodeStream, promClientSync] },
-    { ...common, entryPoints: { index: 'kr-lean-entry' }, chunkNames: 'chunk-[hash]', plugins: [leanServe(name), pgNodeStream, promClientSync] },
-  ]
-  for (const options of builds) {
-    const result = await build(options)
-    await stripUnusedBanners(Object.keys(result.metafile.outputs).map((f) => path.resolve(f)))
+  // The full CLI: ES modules, split at every dynamic import (.mjs: the directory's package.json is CommonJS).
+  const cli = await build({
+    ...common,
+    outdir: out,
+    format: 'esm',
+    splitting: true,
+    outExtension: { '.js': '.mjs' },
+    banner: { js: REQUIRE_BANNER },
+    entryPoints: { cli: path.join(repoRoot, 'cli', 'bin.ts') },
+    chunkNames: 'cli-chunk-[hash]',
+    plugins: [pgNodeStream, promClientSync],
+  })
+  await stripUnusedBanners(Object.keys(cli.metafile.outputs).map((f) => path.resolve(f)))
+  // The lean `serve <name>`: one CommonJS file; import() of a bundled module becomes a lazy require().
+  let vendored = new Map()
+  const inline = new Set()
+  for (;;) {
+    vendored = new Map()
+    const lean = await build({
+      ...common,
+      outfile: path.join(out, 'serve.js'),
+      format: 'cjs',
+      supported: { 'dynamic-import': false },
+      define: { 'import.meta.url': '__krImportMetaUrl' },
+      banner: { js: IMPORT_META_BANNER },
+      entryPoints: [path.join(repoRoot, 'cli', 'bin.ts')],
+      plugins: [leanServe(name), vendorSplit(vendored, inline), pgNodeStream, promClientSync],
+    })
+    const inputs = Object.keys(lean.metafile.inputs)
+    const twice = [...vendored.values()].flatMap((specifiers) => [...specifiers].map(packageName)).filter((pkg) => inputs.some((f) => f.startsWith(`node_modules/${pkg}/`)))
+    if (twice.length === 0) break
+    for (const pkg of twice) inline.add(pkg)
   }
+  // index.js wraps serve.js in a function to compile it (Module.wrap): no hashbang line; the line stays
+  // (empty) so the source map still lines up.
+  const serveFile = path.join(out, 'serve.js')
+  const serveCode = (await readFile(serveFile, 'utf8')).replace(/^#!.*/, '')
+  await writeFile(serveFile, serveCode)
+  for (const [scope, specifiers] of vendored) {
+    await build({
+      ...common,
+      outfile: path.join(out, vendorFile(scope)),
+      format: 'cjs',
+      // index.js compiles vendor files with vm.Script, where import() has no loader: require() instead
+      // (OpenTelemetry's exporter imports http/https that way).
+      supported: { 'dynamic-import': false },
+      stdin: { contents: `module.exports = {\n${[...specifiers].map((s) => `  ${JSON.stringify(s)}: require(${JSON.stringify(s)}),`).join('\n')}\n}\n`, resolveDir: repoRoot, loader: 'js' },
+      plugins: [pgNodeStream],
+    })
+  }
+  // The build id in every cache file's name: serve.js and the vendor/ files, whose caches index.js reads.
+  const hash = createHash('sha256').update(serveCode)
+  for (const scope of [...vendored.keys()].sort()) hash.update(await readFile(path.join(out, vendorFile(scope))))
+  const build_ = hash.digest('hex').slice(0, 16)
+  await writeFile(path.join(out, 'index.js'), fill(serveTemplate('index.cjs'), { __KR_NAME__: name, __KR_BUILD__: build_ }), { mode: 0o755 })
+  await writeFile(path.join(out, 'code-cache.js'), serveTemplate('code-cache.cjs'))
+  await writeFile(path.join(out, 'code-cache-sample.json'), `${JSON.stringify(sample)}\n`)
   const assets = [
     ['dist/functions/classify/rules', 'rules'],
     ['dist/functions/persist/migrations', 'migrations'],
@@ -230,12 +309,12 @@ async function bundleOne(name, rootPackage, outRoot) {
     private: true,
     description: `kube-reflex ${name}, bundled for kn func deploy`,
     license: rootPackage.license,
-    type: 'module',
+    type: 'commonjs',
     engines: rootPackage.engines,
     scripts: {
-      // The buildpack runs `build` when BP_NODE_RUN_SCRIPTS asks for it; the bundle is prebuilt,
-      // so it only checks that index.js parses.
-      build: 'node --check index.js',
+      // The buildpack runs `build` when BP_NODE_RUN_SCRIPTS asks for it (the function's func.yaml does):
+      // the bundle is prebuilt, so it only writes the code cache for the image's Node (scripts/kn/code-cache.cjs).
+      build: 'node code-cache.js',
       start: `node index.js serve ${name}`,
     },
     dependencies,
@@ -245,18 +324,62 @@ async function bundleOne(name, rootPackage, outRoot) {
   return out
 }
 
+function fill(template, values) {
+  let text = template
+  for (const [key, value] of Object.entries(values)) {
+    if (!text.includes(`'${key}'`)) throw new Error(`scripts/kn template has no '${key}'`)
+    text = text.replace(`'${key}'`, JSON.stringify(value))
+  }
+  return text
+}
+
+// The events code-cache.js sends each function while it writes the cache: for classify, a Warning Event of the
+// demo scenario as ApiServerSource delivers it; for the others, classify's reply to it (what their Triggers
+// deliver). Made with the built code (dist/), so they are the real contract, not a copy of it.
+async function trainingSamples() {
+  const dist = (rel) => pathToFileURL(path.join(repoRoot, 'dist', rel)).href
+  const { parseLine } = await import(dist('cli/ndjson.js'))
+  const { createDeps, handle, loadConfig } = await import(dist('functions/classify/index.js'))
+  const { toBinary } = await import(dist('shared/cloudevent.js'))
+  const { silentLogger } = await import(dist('shared/logger.js'))
+  const deps = createDeps(loadConfig({}), { kube: () => Promise.reject(new Error('offline')) })
+  const lines = (await readFile(path.join(repoRoot, 'scenarios', 'demo.ndjson'), 'utf8')).split('\n')
+  for (const [i, text] of lines.entries()) {
+    const item = parseLine(text, i + 1)
+    if (item === undefined || 'error' in item) continue
+    const reply = await handle(item.event, { deps, log: silentLogger, traceparent: '', signal: new AbortController().signal, receivedAt: Date.now() })
+    if (reply?.data?.severity !== 'critical') continue
+    const wire = (event) => {
+      const { headers, body } = toBinary(event)
+      return { headers, body: body.toString('utf8') }
+    }
+    const classified = wire(reply)
+    return { classify: wire(item.event), alert: classified, 'auto-recover': classified, persist: classified }
+  }
+  throw new Error('scenarios/demo.ndjson has no event that classify grades critical: no sample for the code cache')
+}
+
+function runBuildScript(dir) {
+  const r = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } })
+  if (r.status !== 0) throw new Error(`${path.relative(process.cwd(), dir)}: npm run build (code-cache.js) failed:\n${r.stderr}`)
+}
+
 const args = process.argv.slice(2)
 const outArg = args.find((a) => a.startsWith('--out='))
+const withCache = !args.includes('--no-code-cache')
 const outRoot = outArg === undefined ? path.join(repoRoot, 'dist', 'kn') : path.resolve(outArg.slice('--out='.length))
-const requested = args.filter((a) => !a.startsWith('--out='))
-const unknown = requested.filter((n) => !FUNCTIONS.includes(n))
+const requested = args.filter((a) => !a.startsWith('--'))
+const unknown = [...requested.filter((n) => !FUNCTIONS.includes(n)), ...args.filter((a) => a.startsWith('--') && !a.startsWith('--out=') && a !== '--no-code-cache')]
 if (unknown.length > 0) {
-  process.stderr.write(`bundle-functions: unknown function(s): ${unknown.join(', ')} (known: ${FUNCTIONS.join(', ')})\n`)
+  process.stderr.write(`bundle-functions: unknown function(s) or option(s): ${unknown.join(', ')} (functions: ${FUNCTIONS.join(', ')}; options: --out=DIR, --no-code-cache)\n`)
   process.exitCode = 2
 } else {
+  const samples = await trainingSamples()
   const rootPackage = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8'))
   for (const name of requested.length > 0 ? requested : FUNCTIONS) {
-    const out = await bundleOne(name, rootPackage, outRoot)
+    const out = await bundleOne(name, rootPackage, outRoot, samples[name])
+    // What the buildpack's build step does in the image; here, for this machine's Node (the benchmarks).
+    if (withCache) runBuildScript(out)
     process.stdout.write(`${path.relative(process.cwd(), out) || '.'}\n`)
   }
 }
