@@ -24,7 +24,10 @@ function fail(message) {
 async function main() {
   const sample = JSON.parse(readFileSync(path.join(__dirname, 'code-cache-sample.json'), 'utf8'))
   const dataDir = mkdtempSync(path.join(tmpdir(), `kube-reflex-code-cache-${NAME}-`))
+  // NODE_OPTIONS passes through: V8 refuses a cache made under other V8 flags (--max-old-space-size among
+  // them), so a function run with NODE_OPTIONS needs the same value in its buildEnvs (docs/DEPLOY.md).
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dataDir, NODE_ENV: 'production', LOG_LEVEL: 'info', KUBE_REFLEX_DATA_DIR: dataDir, KUBE_REFLEX_CODE_CACHE: 'write' }
+  if (process.env.NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.NODE_OPTIONS
   const child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'serve', NAME, '--port', '0', '--host', '127.0.0.1'], { cwd: __dirname, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const timer = setTimeout(() => {

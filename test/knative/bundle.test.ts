@@ -150,6 +150,17 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
   t.equal(again.status, 0)
   t.same(caches(dir).sort(), [...written].sort(), "an earlier build's cache is removed")
 
+  // V8 flags: a cache made without them is refused under them; the build passes NODE_OPTIONS on, so a
+  // function run with NODE_OPTIONS gets a cache that fits when its buildEnvs carry the same value.
+  const flags = { NODE_OPTIONS: '--max-old-space-size=200' }
+  const flagged = await serveFrom(t, dir, 'classify', { KUBE_REFLEX_CODE_CACHE: 'report', ...flags })
+  t.match(flagged.output(), /code cache rejected: /, 'other V8 flags at run time: refused')
+  await answers(flagged)
+  const rebuilt = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...flags } })
+  t.equal(rebuilt.status, 0)
+  const matching = await serveFrom(t, dir, 'classify', { KUBE_REFLEX_CODE_CACHE: 'report', ...flags })
+  t.match(matching.output(), /code cache used: /, 'built with the same NODE_OPTIONS: used')
+
   const bad = spawnSync(process.execPath, ['index.js', 'serve', 'classify', '--port', '0'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', KUBE_REFLEX_CODE_CACHE: 'sometimes' } })
   t.equal(bad.status, 2, 'an unknown KUBE_REFLEX_CODE_CACHE is a usage error')
   t.match(bad.stderr, /KUBE_REFLEX_CODE_CACHE must be unset, off, report or write/)
