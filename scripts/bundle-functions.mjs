@@ -249,7 +249,7 @@ async function bundleOne(name, rootPackage, outRoot, sample) {
   })
   await stripUnusedBanners(Object.keys(cli.metafile.outputs).map((f) => path.resolve(f)))
   // The lean `serve <name>`: one CommonJS file; import() of a bundled module becomes a lazy require().
-  let vendored = new Map()
+  let vendored
   const inline = new Set()
   for (;;) {
     vendored = new Map()
@@ -288,8 +288,8 @@ async function bundleOne(name, rootPackage, outRoot, sample) {
   // The build id in every cache file's name: serve.js and the vendor/ files, whose caches index.js reads.
   const hash = createHash('sha256').update(serveCode)
   for (const scope of [...vendored.keys()].sort()) hash.update(await readFile(path.join(out, vendorFile(scope))))
-  const build_ = hash.digest('hex').slice(0, 16)
-  await writeFile(path.join(out, 'index.js'), fill(serveTemplate('index.cjs'), { __KR_NAME__: name, __KR_BUILD__: build_ }), { mode: 0o755 })
+  const buildId = hash.digest('hex').slice(0, 16)
+  await writeFile(path.join(out, 'index.js'), fill(serveTemplate('index.cjs'), { __KR_NAME__: name, __KR_BUILD__: buildId }), { mode: 0o755 })
   await writeFile(path.join(out, 'code-cache.js'), serveTemplate('code-cache.cjs'))
   await writeFile(path.join(out, 'code-cache-sample.json'), `${JSON.stringify(sample)}\n`)
   const assets = [
