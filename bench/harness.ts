@@ -139,29 +139,64 @@ export interface SoakResult {
   readonly rssMiB: readonly number[]
   /** RSS after the last step ÷ RSS after the first (target: ≤ 1.10 for 1M vs 100k). */
   readonly ratio: number
+  /** --soak-gc: the same steps in a second process, read after two full garbage collections (a diagnosis). */
+  readonly afterFullGc?: { readonly rssMiB: readonly number[]; readonly heapUsedMiB: readonly number[] }
 }
 
-/** Memory under sustained load: RSS after each cumulative step of events (e.g. 100k, then 1M). */
-export async function soak(subject: Subject, ctx: SubjectContext, payload: Payload, settings: Settings, steps: readonly number[]): Promise<SoakResult> {
+const GC_LINE = 'kube-reflex-bench-gc '
+
+/** Memory under sustained load: RSS after each cumulative step of events (e.g. 100k, then 1M). With `gc`,
+ *  also the same steps in a second process started with --expose-gc and bench/gc-on-signal.cjs, read after two
+ *  full collections: what the process keeps, as against what V8 has not collected yet. */
+export async function soak(subject: Subject, ctx: SubjectContext, payload: Payload, settings: Settings, steps: readonly number[], gc = false): Promise<SoakResult> {
+  const plain = await soakRun(subject, ctx, payload, settings, steps, false)
+  const first = plain.rssMiB[0] ?? Number.NaN
+  const last = plain.rssMiB[plain.rssMiB.length - 1] ?? Number.NaN
+  const result = { events: steps, rssMiB: plain.rssMiB, ratio: last / first }
+  if (!gc) return result
+  const collected = await soakRun(subject, ctx, payload, settings, steps, true)
+  return { ...result, afterFullGc: { rssMiB: collected.rssMiB, heapUsedMiB: collected.heapUsedMiB } }
+}
+
+async function soakRun(subject: Subject, ctx: SubjectContext, payload: Payload, settings: Settings, steps: readonly number[], gc: boolean): Promise<{ rssMiB: number[]; heapUsedMiB: number[] }> {
   const port = await freePort()
-  const proc = start({ ...subject.spawn(port, ctx), cwd: ctx.root })
+  const spec = subject.spawn(port, ctx)
+  const proc = start({ ...spec, args: gc ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs'), ...spec.args] : spec.args, cwd: ctx.root })
   let exited = false
   proc.child.once('exit', () => {
     exited = true
   })
+  // What bench/gc-on-signal.cjs reports, line by line.
+  const reports: { rssMiB: number; heapUsedMiB: number }[] = []
+  let partial = ''
+  proc.child.stderr?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n')
+    partial = lines.pop() ?? ''
+    for (const l of lines) if (l.startsWith(GC_LINE)) reports.push(JSON.parse(l.slice(GC_LINE.length)) as { rssMiB: number; heapUsedMiB: number })
+  })
   try {
     await awaitFirst2xx(subject.path, port, payload, settings.startupTimeoutMs, proc.spawnedAt, () => exited)
-    const rss: number[] = []
+    const rssMiB: number[] = []
+    const heapUsedMiB: number[] = []
     let sent = 0
     for (const step of steps) {
       await loadWorker(ctx, port, subject.path, payload, settings.connections, 0, step - sent)
       sent = step
       await sleep(settings.idleMs)
-      rss.push((await memoryOf(proc.pid)).rssMiB)
+      if (!gc) {
+        rssMiB.push((await memoryOf(proc.pid)).rssMiB)
+        continue
+      }
+      const wanted = reports.length + 1
+      proc.child.kill('SIGUSR2')
+      const deadline = Date.now() + 10_000
+      while (reports.length < wanted && Date.now() < deadline) await sleep(20)
+      const m = reports[wanted - 1]
+      if (m === undefined) throw new Error('the soak subject did not report after a full GC (bench/gc-on-signal.cjs)')
+      rssMiB.push(m.rssMiB)
+      heapUsedMiB.push(m.heapUsedMiB)
     }
-    const first = rss[0] ?? Number.NaN
-    const last = rss[rss.length - 1] ?? Number.NaN
-    return { events: steps, rssMiB: rss, ratio: last / first }
+    return { rssMiB, heapUsedMiB }
   } finally {
     await stop(proc)
   }

@@ -3,7 +3,7 @@
 // of docs/BENCHMARKS.md. Benchmarks never fail on a number: the exit code only says whether the harness ran.
 //
 //   tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C] [--idle MS]
-//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
+//                    [--only id,id] [--scenarios pod-binary,…] [--soak 100000,1000000 [--soak-gc]] [--dist DIR] [--out DIR] [--chart FILE] [--docs FILE|--no-docs]
 //                    [--startups N]
 //                    [--dev-events N] [--dev-rate R] [--dev-paced-seconds S] [--dev-soak 10000,100000] [--dev-http-delivery]
 //                    [--dev-persist-skip TYPE,…]
@@ -48,6 +48,8 @@ Options:
   --only <ids>            subjects and parts to run, comma-separated (e.g. bare-http,classify,dev)
   --scenarios <names>     payload scenarios, comma-separated (e.g. pod-binary)
   --soak <counts>         classify's RSS after each cumulative event count (e.g. 100000,1000000; off)
+  --soak-gc               with --soak: the same steps again in a classify started with --expose-gc, read
+                          after two full GCs (heap kept vs garbage not yet collected; a diagnosis)
   --dev-events <n>        upper bound of dev's replay (20000)      --dev-rate <r>  paced replay rate (500)
   --dev-paced-seconds <s> length of the paced replay (10)          --dev-soak <counts>  dev's RSS steps (off)
   --dev-http-delivery     dev delivers over loopback HTTP (the A/B of in-process delivery)
@@ -82,6 +84,7 @@ const { values } = parseOptions('bench', () => parseArgs({
     'dev-http-delivery': { type: 'boolean', default: false },
     'dev-persist-skip': { type: 'string' },
     soak: { type: 'string' },
+    'soak-gc': { type: 'boolean', default: false },
     dist: { type: 'string' },
     startups: { type: 'string' },
   },
@@ -473,8 +476,10 @@ async function main(): Promise<number> {
   const soakPayload = input[0]
   if (values.soak !== undefined && classifySubject !== undefined && soakPayload !== undefined) {
     const steps = values.soak.split(',').map((x) => num(x.trim(), 0)).filter((x) => x > 0)
-    soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps)
+    soakResult = await soak(classifySubject, ctx, soakPayload, settings, steps, values['soak-gc'] === true)
     log(`soak: RSS ${soakResult.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB after ${steps.join(', ')} events`)
+    const gc = soakResult.afterFullGc
+    if (gc !== undefined) log(`soak after full GCs: RSS ${gc.rssMiB.map((r) => r.toFixed(1)).join(' → ')} MiB, heap used ${gc.heapUsedMiB.map((r) => r.toFixed(1)).join(' → ')} MiB`)
   }
   for (const d of [dev, devMixed]) log(`dev (${d.workload}): ${d.status === 'measured' ? `${Math.round(d.eventsPerSecond?.median ?? 0)} events/s${devExtraArgs.length > 0 ? ' (HTTP delivery)' : ''}${d.variant?.eventsPerSecond === undefined ? '' : `; ${Math.round(d.variant.eventsPerSecond.median)} events/s with ${d.variant.label}`}` : (d.reason ?? d.status)}`)
   sink.server.close()

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { computeRatios, RATIO_SPECS, type SubjectResult } from '../../bench/report.js'
+import { computeRatios, RATIO_SPECS, renderMarkdown, type SubjectResult } from '../../bench/report.js'
 import { spread } from '../../bench/harness.js'
 import { isolatedDatabaseUrl } from '../helpers/pg-schema.js'
 
@@ -181,4 +181,35 @@ t.test('smoke run of the PostgreSQL subjects: persist on the test server and on 
   const left = existsSync(join(servicesRoot, 'kube-reflex-services')) ? readdirSync(join(servicesRoot, 'kube-reflex-services')) : []
   t.same(left, [], 'and removed its run directory')
   t.same(readdirSync(servicesRoot).filter((f) => f.startsWith('kube-reflex') && f !== 'kube-reflex-services'), [], 'and its scratch files')
+})
+
+t.test('the soak, and with --soak-gc the same steps read after full garbage collections', async (t) => {
+  t.setTimeout(300_000)
+  const out = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-soak-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--only', 'classify', '--scenarios', 'pod-binary', '--soak', '500,1000', '--soak-gc', '--out', out, '--chart', join(out, 'chart.svg')], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 280_000,
+    env: { ...process.env, DATABASE_URL: '' },
+  })
+  t.equal(run.status, 0, `harness exit code (stderr: ${run.stderr.slice(-2000)})`)
+  const { soak } = JSON.parse(readFileSync(join(out, 'smoke-latest.json'), 'utf8')) as { soak: { events: number[]; rssMiB: number[]; ratio: number; afterFullGc?: { rssMiB: number[]; heapUsedMiB: number[] } } }
+  t.same(soak.events, [500, 1000])
+  t.equal(soak.rssMiB.length, 2)
+  t.ok(soak.rssMiB.every((r) => r > 10), `RSS read at each step (${soak.rssMiB.join(', ')} MiB)`)
+  t.equal(soak.ratio, (soak.rssMiB[1] ?? 0) / (soak.rssMiB[0] ?? 1))
+  const gc = soak.afterFullGc
+  t.equal(gc?.rssMiB.length, 2, 'the second process reported after each step')
+  t.ok(gc?.heapUsedMiB.every((h, i) => h > 1 && h < (gc.rssMiB[i] ?? 0)), `heap used after full GCs, below RSS (${gc?.heapUsedMiB.join(', ')} MiB)`)
+  t.match(run.stderr, /soak after full GCs: RSS [\d.]+ → [\d.]+ MiB, heap used [\d.]+ → [\d.]+ MiB/)
+})
+
+t.test('the report gives the full-GC soak its own row, with no verdict', async (t) => {
+  const notMeasured = { status: 'not-measured' as const, workload: 'storm', reason: 'off' }
+  const md = renderMarkdown({ subjects: [], ratios: [], dev: notMeasured, devMixed: { ...notMeasured, workload: 'mixed' }, scenarios: [], soak: { events: [100_000, 1_000_000], rssMiB: [88, 96.8], ratio: 1.1, afterFullGc: { rssMiB: [86.8, 90.5], heapUsedMiB: [6.3, 6.5] } } })
+  const rows = md.split('\n').filter((l) => l.startsWith('| memory under sustained load') || l.startsWith('| the same after two full GCs'))
+  t.equal(rows.length, 2)
+  t.match(rows[0], /classify RSS after 100,000 \/ 1,000,000 events: 88\.0 \/ 96\.8 MiB\) \| last ÷ first \| 1\.10× \| ≤ 1\.10× \| yes \|/)
+  t.match(rows[1], /RSS 86\.8 \/ 90\.5 MiB, heap used 6\.3 \/ 6\.5 MiB\) \| last ÷ first \| RSS 1\.04×, heap 1\.03× \| — \| — \|$/)
 })
