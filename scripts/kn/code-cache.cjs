@@ -9,6 +9,7 @@
 // the caches of earlier builds. A function that does not start fails the build; a sample event that is not
 // accepted only warns (the cache still covers start-up).
 const { spawn } = require('node:child_process')
+const { request } = require('node:http')
 const { mkdtempSync, readdirSync, readFileSync, rmSync } = require('node:fs')
 const { tmpdir } = require('node:os')
 const path = require('node:path')
@@ -24,8 +25,9 @@ function fail(message) {
 async function main() {
   const sample = JSON.parse(readFileSync(path.join(__dirname, 'code-cache-sample.json'), 'utf8'))
   const dataDir = mkdtempSync(path.join(tmpdir(), `kube-reflex-code-cache-${NAME}-`))
-  // NODE_OPTIONS passes through: V8 refuses a cache made under other V8 flags (--max-old-space-size among
-  // them), so a function run with NODE_OPTIONS needs the same value in its buildEnvs (docs/DEPLOY.md).
+  // NODE_OPTIONS passes through: V8 refuses a cache made under other V8 flags (--jitless; on Node 20 and 22
+  // --max-old-space-size too), so a function run with NODE_OPTIONS needs the same value in its buildEnvs
+  // (docs/DEPLOY.md).
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dataDir, NODE_ENV: 'production', LOG_LEVEL: 'info', KUBE_REFLEX_DATA_DIR: dataDir, KUBE_REFLEX_CODE_CACHE: 'write' }
   if (process.env.NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.NODE_OPTIONS
   const child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'serve', NAME, '--port', '0', '--host', '127.0.0.1'], { cwd: __dirname, env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -52,9 +54,16 @@ async function main() {
       if (!listening) fail(`serve ${NAME} exited (${signal ?? code}) before listening\n${out.slice(-2000)}`)
     })
   })
-  const reply = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: sample.headers, body: sample.body })
-  await reply.arrayBuffer()
-  if (reply.status >= 300) process.stderr.write(`code-cache (${NAME}): warning: the sample event was answered ${reply.status}; the cache covers start-up only\n`)
+  // node:http, not fetch: fetch needs WebAssembly, which some V8 flags in NODE_OPTIONS (--jitless) turn off.
+  const status = await new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', headers: sample.headers }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    req.end(sample.body)
+  })
+  if (status >= 300) process.stderr.write(`code-cache (${NAME}): warning: the sample event was answered ${status}; the cache covers start-up only\n`)
   child.kill('SIGTERM')
   const { code, signal } = await exited
   clearTimeout(timer)
