@@ -17,8 +17,11 @@ const path = require('node:path')
 const NAME = JSON.parse(readFileSync(path.join(__dirname, 'package.json'), 'utf8')).name.replace(/^kube-reflex-/, '')
 const TIMEOUT_MS = Number(process.env.KUBE_REFLEX_CODE_CACHE_TIMEOUT_MS ?? 120_000)
 
+let child
 function fail(message) {
   process.stderr.write(`code-cache (${NAME}): ${message}\n`)
+  // Never leave the function running behind a failed build.
+  if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   process.exit(1)
 }
 
@@ -30,7 +33,7 @@ async function main() {
   // (docs/DEPLOY.md).
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dataDir, NODE_ENV: 'production', LOG_LEVEL: 'info', KUBE_REFLEX_DATA_DIR: dataDir, KUBE_REFLEX_CODE_CACHE: 'write' }
   if (process.env.NODE_OPTIONS !== undefined) env.NODE_OPTIONS = process.env.NODE_OPTIONS
-  const child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'serve', NAME, '--port', '0', '--host', '127.0.0.1'], { cwd: __dirname, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  child = spawn(process.execPath, [path.join(__dirname, 'index.js'), 'serve', NAME, '--port', '0', '--host', '127.0.0.1'], { cwd: __dirname, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const timer = setTimeout(() => {
     child.kill('SIGKILL')

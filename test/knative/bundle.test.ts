@@ -162,6 +162,25 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
   const matching = await serveFrom(t, dir, 'classify', { KUBE_REFLEX_CODE_CACHE: 'report', ...flags })
   t.match(matching.output(), /code cache used: /, 'built with the same NODE_OPTIONS: used')
 
+  // A build that fails after the function started (here: a sample the HTTP client refuses to send) exits 1
+  // and leaves no function running behind it.
+  const samplePath = path.join(dir, 'code-cache-sample.json')
+  const sample = readFileSync(samplePath)
+  writeFileSync(samplePath, JSON.stringify({ headers: { 'not a header': 'x' }, body: '' }))
+  const failed = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  writeFileSync(samplePath, sample)
+  t.equal(failed.status, 1, `a failed build exits 1 (${failed.stderr.trim()})`)
+  const left = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(path.join(dir, 'index.js'))
+      } catch {
+        return false
+      }
+    })
+  t.same(left, [], 'and no function is left running')
+
   const bad = spawnSync(process.execPath, ['index.js', 'serve', 'classify', '--port', '0'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', KUBE_REFLEX_CODE_CACHE: 'sometimes' } })
   t.equal(bad.status, 2, 'an unknown KUBE_REFLEX_CODE_CACHE is a usage error')
   t.match(bad.stderr, /KUBE_REFLEX_CODE_CACHE must be unset, off, report or write/)
