@@ -145,14 +145,17 @@ export interface SoakResult {
 
 const GC_LINE = 'kube-reflex-bench-gc '
 
+/** A series' last reading ÷ its first (the soaks' ratio); NaN when it is empty. */
+export function lastOverFirst(xs: readonly number[]): number {
+  return (xs[xs.length - 1] ?? Number.NaN) / (xs[0] ?? Number.NaN)
+}
+
 /** Memory under sustained load: RSS after each cumulative step of events (e.g. 100k, then 1M). With `gc`,
  *  also the same steps in a second process started with --expose-gc and bench/gc-on-signal.cjs, read after two
  *  full collections: what the process keeps, as against what V8 has not collected yet. */
 export async function soak(subject: Subject, ctx: SubjectContext, payload: Payload, settings: Settings, steps: readonly number[], gc = false): Promise<SoakResult> {
   const plain = await soakRun(subject, ctx, payload, settings, steps, false)
-  const first = plain.rssMiB[0] ?? Number.NaN
-  const last = plain.rssMiB[plain.rssMiB.length - 1] ?? Number.NaN
-  const result = { events: steps, rssMiB: plain.rssMiB, ratio: last / first }
+  const result = { events: steps, rssMiB: plain.rssMiB, ratio: lastOverFirst(plain.rssMiB) }
   if (!gc) return result
   const collected = await soakRun(subject, ctx, payload, settings, steps, true)
   return { ...result, afterFullGc: { rssMiB: collected.rssMiB, heapUsedMiB: collected.heapUsedMiB } }

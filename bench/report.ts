@@ -1,6 +1,6 @@
 // Results: the target table of issue 9 as ratios (same run, same machine), the SVG chart and the
 // markdown table for docs/BENCHMARKS.md. Pure functions over the results object.
-import type { LoadRun, Round, SoakResult, Spread } from './harness.js'
+import { lastOverFirst, type LoadRun, type Round, type SoakResult, type Spread } from './harness.js'
 import type { Role } from './subjects.js'
 
 export interface SubjectResult {
@@ -242,8 +242,7 @@ export function renderMarkdown(results: {
     lines.push(`| memory under sustained load (classify RSS after ${sk.events.map((e) => e.toLocaleString('en-US')).join(' / ')} events: ${sk.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | ${fmt(sk.ratio, 2)}× | ≤ 1.10× | ${sk.ratio <= 1.1 ? 'yes' : '**no**'} |`)
     const gc = sk.afterFullGc
     if (gc !== undefined) {
-      const ratio = (xs: readonly number[]): number => (xs[xs.length - 1] ?? Number.NaN) / (xs[0] ?? Number.NaN)
-      lines.push(`| the same after two full GCs at each step (\`--soak-gc\`, a second process; diagnosis: RSS ${gc.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB, heap used ${gc.heapUsedMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | RSS ${fmt(ratio(gc.rssMiB), 2)}×, heap ${fmt(ratio(gc.heapUsedMiB), 2)}× | — | — |`)
+      lines.push(`| the same after two full GCs at each step (\`--soak-gc\`, a second process; diagnosis: RSS ${gc.rssMiB.map((r) => fmt(r, 1)).join(' / ')} MiB, heap used ${gc.heapUsedMiB.map((r) => fmt(r, 1)).join(' / ')} MiB) | last ÷ first | RSS ${fmt(lastOverFirst(gc.rssMiB), 2)}×, heap ${fmt(lastOverFirst(gc.heapUsedMiB), 2)}× | — | — |`)
     }
   } else {
     lines.push(`| memory under sustained load (RSS after 1M vs 100k events) | ratio | pending — ${sk.reason} | ≤ 1.10× | — |`)

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { spawn } from 'node:child_process'
-import { round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
+import { lastOverFirst, round, scenarioName, soak, spread, type Round, type Settings, type SoakResult } from './harness.js'
 import { apiServerEvent, crashLoopPod, devReplayNdjson, inputPayloads, toRequest, type DevWorkload, type Payload } from './payloads/index.js'
 import { baseEnv, killAll, lastJsonLine, memoryOf, runToEnd } from './process.js'
 import { discard, removeScratch, scratchPath } from './scratch.js'
@@ -289,8 +289,7 @@ async function soakDev(ctx: SubjectContext, replay: string, steps: readonly numb
   await reading
   discard(dataDir)
   if (rss.length < steps.length) return { status: 'failed', reason: `dev exited ${String(code)} after ${rss.length} of ${steps.length} readings` }
-  const first = rss[0] ?? Number.NaN
-  return { events: steps, rssMiB: rss, ratio: (rss[rss.length - 1] ?? Number.NaN) / first }
+  return { events: steps, rssMiB: rss, ratio: lastOverFirst(rss) }
 }
 
 function summarize(subject: Subject, rounds: readonly Round[], failure: string | undefined, startups: readonly number[] = []): SubjectResult {

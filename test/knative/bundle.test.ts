@@ -2,7 +2,7 @@
 // on its own with `npm start`'s command, finds its run-time assets beside the chunks (classify's pre-parsed
 // rules, persist's migrations and dashboard), and serves its function.
 import t, { type Test } from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -53,6 +53,10 @@ async function serve(t: Test, dir: string, name: string, env: Record<string, str
 
 const podWarning = (): { headers: Record<string, string>; body: Buffer } =>
   toBinary(apiServerEvent(coreEvent({ reason: 'BackOff', message: 'Back-off restarting failed container app in pod web-7d4b9c8f5d-x2x9k_shop(1)', type: 'Warning' })))
+
+/** The directory's `npm run build` as the buildpack runs it: none of this process's environment but PATH (and `env`). */
+const runBuild = (dir: string, env: Record<string, string> = {}): SpawnSyncReturns<string> =>
+  spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } })
 
 const caches = (dir: string): string[] => (existsSync(path.join(dir, 'code-cache')) ? readdirSync(path.join(dir, 'code-cache')) : [])
 
@@ -110,7 +114,7 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
   t.equal(r.status, 0, `bundler exits 0 (${r.stderr})`)
   const dir = path.join(outRoot, 'classify')
   // What the buildpack runs in the image (package.json's build), with none of this process's environment.
-  const build = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  const build = runBuild(dir)
   t.equal(build.status, 0, `the build script exits 0 (${build.stderr})`)
   const written = caches(dir)
   const cache = written.find((f) => f.startsWith('serve.js-'))
@@ -146,7 +150,7 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
 
   // A second build replaces the cache and leaves no stale file behind.
   writeFileSync(path.join(dir, 'code-cache', 'serve.js-0000000000000000-v8-0.0-x64.cache'), 'stale')
-  const again = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  const again = runBuild(dir)
   t.equal(again.status, 0)
   t.same(caches(dir).sort(), [...written].sort(), "an earlier build's cache is removed")
 
@@ -157,7 +161,7 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
   const flagged = await serveFrom(t, dir, 'classify', { KUBE_REFLEX_CODE_CACHE: 'report', ...flags })
   t.match(flagged.output(), /code cache rejected: /, 'other V8 flags at run time: refused')
   await answers(flagged)
-  const rebuilt = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...flags } })
+  const rebuilt = runBuild(dir, flags)
   t.equal(rebuilt.status, 0)
   const matching = await serveFrom(t, dir, 'classify', { KUBE_REFLEX_CODE_CACHE: 'report', ...flags })
   t.match(matching.output(), /code cache used: /, 'built with the same NODE_OPTIONS: used')
@@ -167,7 +171,7 @@ t.test('npm run build writes a V8 code cache that serve uses, and a cache that d
   const samplePath = path.join(dir, 'code-cache-sample.json')
   const sample = readFileSync(samplePath)
   writeFileSync(samplePath, JSON.stringify({ headers: { 'not a header': 'x' }, body: '' }))
-  const failed = spawnSync(process.execPath, ['code-cache.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  const failed = runBuild(dir)
   writeFileSync(samplePath, sample)
   t.equal(failed.status, 1, `a failed build exits 1 (${failed.stderr.trim()})`)
   const left = readdirSync('/proc')
