@@ -21,6 +21,7 @@ import { apiServerEvent, crashLoopPod, devReplayNdjson, inputPayloads, toRequest
 import { baseEnv, killAll, lastJsonLine, memoryOf, runToEnd } from './process.js'
 import { discard, removeScratch, scratchPath } from './scratch.js'
 import { persistTriggersWithout } from './dev-triggers.js'
+import { startKubeTarget } from './kube-target.js'
 import { parseOptions, usageError } from './command.js'
 import { computeRatios, renderChart, renderMarkdown, type DevResult, type PostgresDurability, type PacedDevResult, type SubjectResult } from './report.js'
 import { allSubjects, type Subject, type SubjectContext } from './subjects.js'
@@ -132,6 +133,9 @@ const docsPath = values['no-docs'] === true || smoke ? undefined : resolve(value
 const scenarioFilter = values.scenarios?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 const dist = resolve(values.dist ?? join(root, 'dist'))
 const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+/** The namespace of the bench's Pod (crashLoopPod), which auto-recover-kube's API server holds. */
+const benchPodNamespace = (): string => String((crashLoopPod().metadata as { namespace?: unknown }).namespace)
 
 /** Classified events (what alert, auto-recover and persist receive), produced by classify itself. */
 async function classifiedPayloads(): Promise<Payload[]> {
@@ -384,6 +388,8 @@ async function main(): Promise<number> {
   // Smoke mode keeps the subjects the target ratios need; the reference servers are for full runs.
   const subjects = allSubjects().filter((s) => (only === undefined ? !smoke || s.role !== 'reference' : only.includes(s.id)))
   const durable = await startDurablePostgres(subjects.some((s) => s.id === 'persist-postgres-durable'))
+  const kube = await startKubeTarget(subjects.some((s) => s.id === 'auto-recover-kube') && (process.env.DATABASE_URL ?? '') !== '', benchPodNamespace(), log)
+  kubePids = kube.pids ?? []
   const ctx: SubjectContext = {
     root,
     dist,
@@ -393,6 +399,8 @@ async function main(): Promise<number> {
     databaseUrl: process.env.DATABASE_URL,
     durableDatabaseUrl: durable.url,
     ...(durable.reason === undefined ? {} : { durableReason: durable.reason }),
+    kubeconfig: kube.kubeconfig,
+    ...(kube.reason === undefined ? {} : { kubeReason: kube.reason }),
   }
   // What each PostgreSQL subject's server promised at commit, read from the servers themselves.
   const postgres: Record<'test' | 'durable', PostgresDurability | null> = {
@@ -465,6 +473,8 @@ async function main(): Promise<number> {
   }
   for (const s of runnable) results.set(s.id, summarize(s, rounds.get(s.id) ?? [], failures.get(s.id), startups.get(s.id)))
   await durable.stop()
+  await kube.stop()
+  kubePids = []
   // The worst case (every input a critical problem) and a cluster-like mix, side by side; the soak replays the storm.
   const devSelected = only === undefined || only.includes('dev')
   const dev: DevResult = devSelected ? await measureDev(ctx, 'storm', devSoakSteps, devVariant) : { status: 'not-measured', workload: 'storm', reason: 'not selected (--only)' }
@@ -543,8 +553,18 @@ async function main(): Promise<number> {
   return 0
 }
 
-/** A fast shutdown of the durable PostgreSQL (SIGINT to its postmaster) when the run cannot wait for stop(). */
-function stopDurableNow(): void {
+/** Process ids of the kube-apiserver and etcd this run started (stopped on Ctrl-C too). */
+let kubePids: readonly number[] = []
+
+/** A fast shutdown of the durable PostgreSQL (SIGINT to its postmaster) and of the kube-apiserver when the run cannot wait for stop(). */
+function stopServicesNow(): void {
+  for (const pid of kubePids) {
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch {
+      // already gone
+    }
+  }
   if (durablePid === undefined) return
   try {
     process.kill(durablePid, 'SIGINT')
@@ -557,7 +577,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     // The CLI entry point: stop the subjects and load generators it started, then stop the run itself.
     killAll()
-    stopDurableNow()
+    stopServicesNow()
     removeScratch()
     process.exit(130)
   })
@@ -569,7 +589,7 @@ main().then(
   },
   (err: unknown) => {
     killAll()
-    stopDurableNow()
+    stopServicesNow()
     removeScratch()
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
     process.exitCode = 1

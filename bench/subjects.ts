@@ -24,6 +24,9 @@ export interface SubjectContext {
    *  undefined when it did not (no DATABASE_URL, not selected, or it failed to start: see durableReason). */
   readonly durableDatabaseUrl?: string | undefined
   readonly durableReason?: string
+  /** A kube-apiserver the harness starts itself (auto-recover-kube); undefined when it did not (see kubeReason). */
+  readonly kubeconfig?: string | undefined
+  readonly kubeReason?: string
 }
 
 export interface Subject {
@@ -75,7 +78,7 @@ export function deployedEntry(name: string, ctx: SubjectContext): string {
   return existsSync(bundled) ? bundled : join(ctx.dist, 'cli', 'bin.js')
 }
 
-function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: 'DATABASE_URL' | 'durable PostgreSQL' }): Subject {
+function serveFunction(name: string, opts: { id?: string; label?: string; throughput: boolean; payloads: PayloadSet; env?: (ctx: SubjectContext) => Record<string, string>; needs?: 'DATABASE_URL' | 'durable PostgreSQL' | 'DATABASE_URL and a kube-apiserver' }): Subject {
   const id = opts.id ?? name
   return {
     id,
@@ -92,7 +95,8 @@ function serveFunction(name: string, opts: { id?: string; label?: string; throug
       env: { ...ctx.env, ...(opts.env?.(ctx) ?? {}) },
     }),
     available: async (ctx) => {
-      if (opts.needs === 'DATABASE_URL' && (ctx.databaseUrl ?? '') === '') return 'not measured: DATABASE_URL not set (PostgreSQL)'
+      if ((opts.needs === 'DATABASE_URL' || opts.needs === 'DATABASE_URL and a kube-apiserver') && (ctx.databaseUrl ?? '') === '') return 'not measured: DATABASE_URL not set (PostgreSQL)'
+      if (opts.needs === 'DATABASE_URL and a kube-apiserver' && (ctx.kubeconfig ?? '') === '') return `not measured: ${ctx.kubeReason ?? 'no kube-apiserver'}`
       if (opts.needs === 'durable PostgreSQL' && (ctx.durableDatabaseUrl ?? '') === '') return `not measured: ${ctx.durableReason ?? 'no durable PostgreSQL'}`
       return probeFunction(name, ctx, opts.env?.(ctx) ?? {})
     },
@@ -145,6 +149,17 @@ export function allSubjects(): Subject[] {
       payloads: 'classified',
       needs: 'DATABASE_URL',
       env: (ctx) => ({ RECOVERY_MODE: 'dry-run', DATABASE_URL: ctx.databaseUrl ?? '' }),
+    }),
+    // "auto-recover with its Kubernetes client" (issue 9): the same with a cluster, a kube-apiserver the
+    // harness starts (bench/kube-target.ts). Its first reply loads the client (vendor/kubernetes.js, ≈ 5 MB),
+    // opens a TLS connection and reads what it decides on; idle RSS is read with the client loaded.
+    serveFunction('auto-recover', {
+      id: 'auto-recover-kube',
+      label: 'kube-reflex serve auto-recover (PostgreSQL, Kubernetes API)',
+      throughput: false,
+      payloads: 'classified',
+      needs: 'DATABASE_URL and a kube-apiserver',
+      env: (ctx) => ({ RECOVERY_MODE: 'dry-run', DATABASE_URL: ctx.databaseUrl ?? '', KUBECONFIG: ctx.kubeconfig ?? '' }),
     }),
     serveFunction('persist', { id: 'persist-pglite', label: 'kube-reflex serve persist (PGlite)', throughput: true, payloads: 'classified', env: () => ({ KUBE_REFLEX_DATA_DIR: tempDataDir('persist') }) }),
     serveFunction('persist', {

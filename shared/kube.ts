@@ -1,5 +1,7 @@
 // Kubernetes API access for the functions. `@kubernetes/client-node` costs ~190 ms and ~100 MB to load,
 // so it is imported on first use, never at start-up (classify only needs it for Reference mode and sweeps).
+import type http from 'node:http'
+import type https from 'node:https'
 import { ReflexError } from './errors.js'
 
 export interface KubeObject {
@@ -33,6 +35,47 @@ export async function loadKubeConfig(options: KubeClientOptions): Promise<Instan
   const kc = new k8s.KubeConfig()
   if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig)
   else kc.loadFromDefault()
+  return await reuseConnections(kc)
+}
+
+type AgentOptions = https.AgentOptions & { readonly passphrase?: string | undefined }
+type Agent = http.Agent | https.Agent
+interface ClusterView {
+  readonly server: string
+  readonly proxyUrl?: string | undefined
+}
+const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const
+
+function sameOption(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b)
+  return a === b
+}
+
+/**
+ * client-node 1.x builds a new https.Agent for every API call: each call then opens its own TLS connection
+ * and builds a new TLS context (parsing the CA and client certificates again), ≈ 8 ms of CPU per call before
+ * a byte is sent — several per recovery decision (issue 9: auto-recover's first reply with a cluster). This
+ * keeps one keep-alive agent per TLS configuration instead. The configuration is still read for every call
+ * (a rotated client certificate or CA gets a new agent; the token is a header, read as before), and proxies
+ * and plain-HTTP clusters keep client-node's own agents.
+ */
+export async function reuseConnections<T extends InstanceType<KubeModule['KubeConfig']>>(kc: T): Promise<T> {
+  // createAgent is private in client-node's types (1.4, pinned); without it there is nothing to change.
+  const target = kc as unknown as { createAgent?: (cluster: ClusterView | null | undefined, options: AgentOptions) => Agent }
+  const create = target.createAgent?.bind(kc)
+  if (create === undefined) return kc
+  // node:https (and TLS) only with a cluster: this module is on every function's start-up path.
+  const { Agent: HttpsAgent } = await import('node:https')
+  let cached: { options: AgentOptions; agent: https.Agent } | undefined
+  target.createAgent = (cluster, agentOptions) => {
+    if (cluster === null || cluster === undefined || cluster.proxyUrl !== undefined || !cluster.server.startsWith('https:')) return create(cluster, agentOptions)
+    if (cached !== undefined && TLS_OPTIONS.every((k) => sameOption(cached?.options[k], agentOptions[k]))) return cached.agent
+    const previous = cached?.agent
+    // Calls still in flight on the previous agent finish; its idle connections close a minute later.
+    if (previous !== undefined) setTimeout(() => previous.destroy(), 60_000).unref()
+    cached = { options: { ...agentOptions }, agent: new HttpsAgent({ ...agentOptions, keepAlive: true }) }
+    return cached.agent
+  }
   return kc
 }
 

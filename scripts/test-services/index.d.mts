@@ -95,6 +95,8 @@ export const SERVICE_NAMES: readonly ServiceName[]
 
 /** Directory of the newest installed PostgreSQL's binaries (initdb, postgres, …), or undefined when none is installed. */
 export function findPostgresBin(): string | undefined
+/** Where the built kube-apiserver, etcd and kube-controller-manager live (`<home>/bin`). */
+export function kubernetesHome(env?: NodeJS.ProcessEnv): string
 
 export function startServices(names?: readonly ServiceName[], options?: StartOptions): Promise<StartedServices>
 export function provision(names?: readonly ServiceName[], options?: { log?: (line: string) => void }): Promise<Record<string, number>>

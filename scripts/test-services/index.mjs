@@ -8,6 +8,7 @@ import { ensureDir, runRoot, seconds, stopGroup, isAlive, stopRunning } from './
 import { createPostgres, provisionPostgres } from './postgres.mjs'
 
 export { findPostgresBin } from './postgres.mjs'
+export { kubernetesHome } from './kubernetes.mjs'
 import { createKafka, provisionKafka } from './kafka.mjs'
 import { createKubernetes, provisionKubernetes } from './kubernetes.mjs'
 

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path'
 import { computeRatios, RATIO_SPECS, renderMarkdown, type SubjectResult } from '../../bench/report.js'
 import { spread } from '../../bench/harness.js'
 import { isolatedDatabaseUrl } from '../helpers/pg-schema.js'
+import { kubernetesHome } from '../../scripts/test-services/index.mjs'
 
 const root = resolve(import.meta.dirname, '..', '..')
 // The smoke run starts every subject and two `kube-reflex dev` workloads (each run creates an embedded
@@ -145,14 +146,14 @@ t.test('smoke run writes a well-formed result file and chart', async (t) => {
   t.match(svg, /kube-reflex serve classify/)
 })
 
-t.test('smoke run of the PostgreSQL subjects: persist on the test server and on a durable one the harness starts and stops', async (t) => {
+t.test('smoke run of the PostgreSQL subjects: persist on the test server and on a durable one the harness starts and stops; auto-recover with a kube-apiserver the harness starts and stops', async (t) => {
   const databaseUrl = await isolatedDatabaseUrl(t)
   const out = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-pg-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   const servicesRoot = mkdtempSync(join(tmpdir(), 'kube-reflex-bench-services-'))
   chmodSync(servicesRoot, 0o755) // PostgreSQL runs as an unprivileged user when the tests run as root
   t.teardown(() => rmSync(servicesRoot, { recursive: true, force: true }))
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--only', 'classify,persist-postgres,persist-postgres-durable', '--out', out, '--chart', join(out, 'chart.svg')], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), '--smoke', '--only', 'classify,faas-empty,persist-postgres,persist-postgres-durable,auto-recover-kube', '--out', out, '--chart', join(out, 'chart.svg')], {
     cwd: root,
     encoding: 'utf8',
     timeout: 300_000,
@@ -178,6 +179,15 @@ t.test('smoke run of the PostgreSQL subjects: persist on the test server and on 
   const durable = results.ratios.find((r) => r.id === 'persist-postgres-durable-vs-classify-throughput')
   t.equal(durable?.status, 'measured', 'the durable persist ÷ classify ratio is computed')
   t.match(run.stderr, /durable \[postgres\] stopped/, 'the harness stopped its durable server')
+  // auto-recover with its Kubernetes client: measured against the harness's own kube-apiserver when this
+  // machine has one built (npm test builds it for the Kubernetes suites), else pending with the reason.
+  const kube = subjects.get('auto-recover-kube')
+  if (existsSync(join(kubernetesHome(), 'bin', 'kube-apiserver'))) {
+    t.equal(kube?.status, 'measured', `auto-recover-kube measured (${kube?.reason ?? ''})`)
+    t.equal(kube?.firstStatus, 200, 'its first reply is a recovery decision')
+    t.equal(results.ratios.find((r) => r.id === 'auto-recover-kube-vs-faas-empty-startup')?.status, 'measured', 'and its cold-start ratio is computed')
+    t.match(run.stderr, /kube \[kubernetes\] stopped/, 'the harness stopped its kube-apiserver')
+  } else t.match(kube?.reason ?? '', /kube-apiserver is not built/, 'not measured without a kube-apiserver, and says why')
   const left = existsSync(join(servicesRoot, 'kube-reflex-services')) ? readdirSync(join(servicesRoot, 'kube-reflex-services')) : []
   t.same(left, [], 'and removed its run directory')
   t.same(readdirSync(servicesRoot).filter((f) => f.startsWith('kube-reflex') && f !== 'kube-reflex-services'), [], 'and its scratch files')

@@ -160,6 +160,12 @@ t.test('the four bundles, one process each, carry a crash-looping Pod from the A
   await eventually('the evicted pod to be gone', async () => ((await podsOf(k, ns, 'app=web')).some((x) => x.metadata?.name === badName) ? undefined : true))
   t.pass('the crash-looping pod was evicted in the real cluster')
 
+  // The npm packages each needed on the way came from their own cache too, though the build had no
+  // database and no cluster to load them with (index.js loads the rest at the end of the build).
+  t.match(alert.output(), /code cache used: \S+vendor_pg\.js-/, 'alert: pg from its code cache')
+  t.match(autoRecover.output(), /code cache used: \S+vendor_kubernetes\.js-/, 'auto-recover: the Kubernetes client from its code cache')
+  t.match(persist.output(), /code cache used: \S+vendor_kafkajs\.js-/, "persist: kafkajs (the archive's producer) from its code cache")
+
   // The replies go to the Broker too; persist's Trigger takes every dev.kubereflex.* event.
   for (const reply of [a.reply, r.reply]) {
     if (reply === undefined) continue

@@ -1,0 +1,65 @@
+// shared/kube.ts against the real kube-apiserver: API calls share one keep-alive TLS connection (client-node
+// 1.x alone opens a new one, with a new TLS context, for every call), and a changed TLS configuration gets
+// a connection of its own.
+import t from 'tap'
+import https from 'node:https'
+import { createKubeAccess, loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
+import { kubeconfigFromEnv } from '../functions/auto-recover/kube-env.js'
+import { serviceEnv } from '../services/env.js'
+
+const kubeconfig = kubeconfigFromEnv() ?? (await serviceEnv('kubernetes'))
+
+/** Counts the TLS connections https agents open while fn runs. */
+async function connectionsDuring(fn: () => Promise<void>): Promise<number> {
+  const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown }
+  const original = proto.createConnection
+  let opened = 0
+  proto.createConnection = function (this: unknown, ...args: unknown[]) {
+    opened++
+    return original.apply(this, args)
+  }
+  try {
+    await fn()
+  } finally {
+    proto.createConnection = original
+  }
+  return opened
+}
+
+void t.test('API calls reuse one TLS connection', async (t) => {
+  const access = await createKubeAccess({ kubeconfig })
+  const opened = await connectionsDuring(async () => {
+    for (let i = 0; i < 4; i++) t.ok(await access.read('v1', 'Namespace', null, 'default'), `call ${i + 1} answered`)
+    t.equal(await access.read('v1', 'Namespace', null, 'no-such-namespace'), null, 'a 404 is null')
+  })
+  t.equal(opened, 1, 'five sequential calls, one connection')
+
+  // The typed clients (what auto-recover uses) go through the same agent.
+  const k8s = await loadKubeModule()
+  const kc = await loadKubeConfig({ kubeconfig })
+  const core = kc.makeApiClient(k8s.CoreV1Api)
+  const typed = await connectionsDuring(async () => {
+    await Promise.all([core.readNamespace({ name: 'default' }), core.readNamespace({ name: 'kube-system' })])
+    await core.listNamespace()
+  })
+  t.ok(typed >= 1 && typed <= 2, `typed calls share connections (${typed} for three calls, two of them at once)`)
+})
+
+void t.test('a changed TLS configuration gets a new connection; the old one is not reused for it', async (t) => {
+  const k8s = await loadKubeModule()
+  const kc = await loadKubeConfig({ kubeconfig })
+  const core = kc.makeApiClient(k8s.CoreV1Api)
+  const first = await connectionsDuring(async () => {
+    await core.readNamespace({ name: 'default' })
+    await core.readNamespace({ name: 'default' })
+  })
+  t.equal(first, 1)
+  // A TLS option that matters changes (the name the server certificate is checked against; the API server's
+  // certificate names localhost too).
+  for (const c of kc.clusters as { tlsServerName?: string }[]) c.tlsServerName = 'localhost'
+  const second = await connectionsDuring(async () => {
+    await core.readNamespace({ name: 'default' })
+    await core.readNamespace({ name: 'default' })
+  })
+  t.equal(second, 1, 'one new connection for the new configuration, reused after')
+})
