@@ -16,6 +16,11 @@ export interface KubeTarget {
   stop(): Promise<void>
 }
 
+/** Whether this machine has a kube-apiserver built (the harness never builds one). */
+export function kubeApiserverBuilt(): boolean {
+  return existsSync(join(kubernetesHome(), 'bin', 'kube-apiserver'))
+}
+
 /**
  * Starts the API server and creates the bench Pod's namespace, opted in to auto-recover, so that
  * auto-recover's first reply takes what it takes in a cluster: loading the Kubernetes client, a TLS
@@ -25,7 +30,7 @@ export interface KubeTarget {
 export async function startKubeTarget(selected: boolean, namespace: string, log: (line: string) => void): Promise<KubeTarget> {
   const none = async (): Promise<void> => undefined
   if (!selected) return { reason: 'not selected (--only)', stop: none }
-  if (!existsSync(join(kubernetesHome(), 'bin', 'kube-apiserver'))) {
+  if (!kubeApiserverBuilt()) {
     return { reason: 'kube-apiserver is not built on this machine (`npm run -s services -- provision kubernetes` builds it)', stop: none }
   }
   let stop = none

@@ -14,6 +14,8 @@ export interface KubeObject {
 export interface KubeClientOptions {
   /** Path to a kubeconfig; in-cluster config when absent and running in a Pod, else the default kubeconfig. */
   readonly kubeconfig?: string | undefined
+  /** The Pod's ServiceAccount only, with no fallback to a kubeconfig (auto-recover in a cluster). */
+  readonly inCluster?: boolean | undefined
 }
 
 /** The small surface kube-reflex uses; tests and auto-recover build on the same client. */
@@ -34,6 +36,7 @@ export async function loadKubeConfig(options: KubeClientOptions): Promise<Instan
   const k8s = await loadKubeModule()
   const kc = new k8s.KubeConfig()
   if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig)
+  else if (options.inCluster === true) kc.loadFromCluster()
   else kc.loadFromDefault()
   return await reuseConnections(kc)
 }
@@ -60,7 +63,7 @@ function sameOption(a: unknown, b: unknown): boolean {
  * (a rotated client certificate or CA gets a new agent; the token is a header, read as before), and proxies
  * and plain-HTTP clusters keep client-node's own agents.
  */
-export async function reuseConnections<T extends InstanceType<KubeModule['KubeConfig']>>(kc: T): Promise<T> {
+async function reuseConnections<T extends InstanceType<KubeModule['KubeConfig']>>(kc: T): Promise<T> {
   // createAgent is private in client-node's types (1.4, pinned); without it there is nothing to change.
   const target = kc as unknown as { createAgent?: (cluster: ClusterView | null | undefined, options: AgentOptions) => Agent }
   const create = target.createAgent?.bind(kc)

@@ -3,7 +3,7 @@
 // ~190 ms at import, shared/kube.ts). Every mutating call takes `dryRun`: true sends `dryRun=All`, so the
 // API server runs authentication, RBAC, admission and PDB checks but persists nothing.
 import type { CoreV1Event, V1DaemonSet, V1Deployment, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
-import { kubeStatus, loadKubeConfig, loadKubeModule, reuseConnections } from '../../shared/kube.js'
+import { kubeStatus, loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
 import type { KubeSource } from './config.js'
 
 export type RestartableKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
@@ -51,13 +51,7 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
 /** Builds the client from a kubeconfig file or the Pod's ServiceAccount (in-cluster). */
 export async function createRecoveryCluster(source: KubeSource): Promise<RecoveryCluster> {
   const k8s = await loadKubeModule()
-  let kc: InstanceType<typeof k8s.KubeConfig>
-  if (source.kind === 'kubeconfig') kc = await loadKubeConfig({ kubeconfig: source.path })
-  else {
-    kc = new k8s.KubeConfig()
-    kc.loadFromCluster()
-    await reuseConnections(kc)
-  }
+  const kc = await loadKubeConfig(source.kind === 'kubeconfig' ? { kubeconfig: source.path } : { inCluster: true })
   const core = kc.makeApiClient(k8s.CoreV1Api)
   const apps = kc.makeApiClient(k8s.AppsV1Api)
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)

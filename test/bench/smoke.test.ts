@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { computeRatios, RATIO_SPECS, renderMarkdown, type SubjectResult } from '../../bench/report.js'
 import { spread } from '../../bench/harness.js'
 import { isolatedDatabaseUrl } from '../helpers/pg-schema.js'
-import { kubernetesHome } from '../../scripts/test-services/index.mjs'
+import { kubeApiserverBuilt } from '../../bench/kube-target.js'
 
 const root = resolve(import.meta.dirname, '..', '..')
 // The smoke run starts every subject and two `kube-reflex dev` workloads (each run creates an embedded
@@ -182,7 +182,7 @@ t.test('smoke run of the PostgreSQL subjects: persist on the test server and on 
   // auto-recover with its Kubernetes client: measured against the harness's own kube-apiserver when this
   // machine has one built (npm test builds it for the Kubernetes suites), else pending with the reason.
   const kube = subjects.get('auto-recover-kube')
-  if (existsSync(join(kubernetesHome(), 'bin', 'kube-apiserver'))) {
+  if (kubeApiserverBuilt()) {
     t.equal(kube?.status, 'measured', `auto-recover-kube measured (${kube?.reason ?? ''})`)
     t.equal(kube?.firstStatus, 200, 'its first reply is a recovery decision')
     t.equal(results.ratios.find((r) => r.id === 'auto-recover-kube-vs-faas-empty-startup')?.status, 'measured', 'and its cold-start ratio is computed')

@@ -6,70 +6,39 @@
 // runs what ships, so a bundling mistake (a package missing from vendor/, an asset left behind, a
 // dynamic import the bundle cannot serve) fails here.
 import t, { type Test } from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
-import { toBinary, type CloudEventV1 } from '../../shared/cloudevent.js'
+import { parseHttpEvent, toBinary, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { wrapAsApiServerSource } from '../../shared/apiserver-source.js'
 import { OPT_IN_KEY } from '../../functions/auto-recover/policy.js'
 import { isolatedDatabaseUrl } from '../helpers/pg-schema.js'
 import { serviceEnv } from '../services/env.js'
 import { startReceiver } from '../functions/alert/receivers/index.js'
 import { WEBHOOK_SECRET } from '../functions/alert/fixtures.js'
+import { serveFrom, type Served } from './serve-bundle.js'
 import { admin, eventually, failingStatuses, kubeconfigFromEnv, podsOf, readyStatuses, setPodStatus } from '../functions/auto-recover/kube-env.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const built = existsSync(path.join(repoRoot, 'dist/functions/classify/rules/default-rules.json'))
 t.setTimeout(300_000)
 
-interface Running {
-  readonly name: string
-  readonly url: string
-  readonly child: ChildProcess
-  output(): string
-}
+/** `npm start` in the function's directory, reporting whether each file came from its code cache. */
+const start = (t: Test, dir: string, name: string, env: Record<string, string>): Promise<Served> =>
+  serveFrom(t, path.join(dir, name), name, { KUBE_REFLEX_CODE_CACHE: 'report', ...env })
 
-/** `node index.js serve <name>` in the function's directory, as `npm start` runs it; resolves once it listens. */
-function start(t: Test, dir: string, name: string, env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['index.js', 'serve', name, '--port', '0', '--host', '127.0.0.1'], {
-    cwd: path.join(dir, name),
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', KUBE_REFLEX_CODE_CACHE: 'report', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  let out = ''
-  return new Promise<Running>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString()
-      const m = /"port":(\d+)/.exec(out)
-      if (m !== null) resolve({ name, url: `http://127.0.0.1:${m[1] ?? ''}`, child, output: () => out })
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`serve ${name} exited ${String(code)} before listening: ${out}`)))
-  })
-}
-
-/** Delivers an event the way the Broker does (binary mode); returns the status and the reply, if any. */
-async function deliver(to: Running, event: CloudEventV1): Promise<{ status: number; reply: CloudEventV1 | undefined; body: string }> {
+/** Delivers an event the way the Broker does (binary mode); returns the status and the reply, if any,
+ *  read with the same parser the functions use on what they receive. */
+async function deliver(to: Served, event: CloudEventV1): Promise<{ status: number; reply: CloudEventV1 | undefined; body: string }> {
   const { headers, body } = toBinary(event)
   const res = await fetch(to.url, { method: 'POST', headers, body })
-  const text = await res.text()
-  if (res.status !== 200) return { status: res.status, reply: undefined, body: text }
-  // A binary reply: attributes in ce-* headers, the data as the body.
-  const reply: Record<string, unknown> = {}
-  res.headers.forEach((v, k) => {
-    if (k.startsWith('ce-')) reply[k.slice(3)] = v
-  })
-  reply.datacontenttype = res.headers.get('content-type') ?? undefined
-  reply.data = JSON.parse(text) as unknown
-  return { status: res.status, reply: reply as unknown as CloudEventV1, body: text }
+  const bytes = Buffer.from(await res.arrayBuffer())
+  const reply = res.status === 200 ? parseHttpEvent(Object.fromEntries(res.headers), bytes) : undefined
+  return { status: res.status, reply, body: bytes.toString('utf8') }
 }
 
 t.test('the four bundles, one process each, carry a crash-looping Pod from the API server to an alert, an eviction and the event store', { skip: built ? false : 'dist/ not built: run `npm run build` first (npm test does)' }, async (t) => {

@@ -2,7 +2,7 @@
 // on its own with `npm start`'s command, finds its run-time assets beside the chunks (classify's pre-parsed
 // rules, persist's migrations and dashboard), and serves its function.
 import t, { type Test } from 'tap'
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,35 +14,11 @@ import { kubeconfigFromEnv, unreachable } from '../functions/auto-recover/kube-e
 import { serviceEnv } from '../services/env.js'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
+import { serveFrom, type Served } from './serve-bundle.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const built = existsSync(path.join(repoRoot, 'dist/functions/classify/rules/default-rules.json'))
 t.setTimeout(240_000)
-
-interface Served {
-  readonly url: string
-  /** Everything the process wrote so far, both streams. */
-  output(): string
-}
-
-/** Runs `node index.js serve <name>` in a bundle directory; resolves once it listens. */
-function serveFrom(t: Test, dir: string, name: string, env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, ['index.js', 'serve', name, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    child.kill('SIGTERM')
-  })
-  let out = ''
-  return new Promise<Served>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      out += d.toString()
-      const m = /"port":(\d+)/.exec(out)
-      if (m !== null) resolve({ url: `http://127.0.0.1:${m[1] ?? ''}`, output: () => out })
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`serve ${name} in ${dir} exited ${String(code)} before listening: ${out}`)))
-  })
-}
 
 async function serve(t: Test, dir: string, name: string, env: Record<string, string> = {}): Promise<Served> {
   const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { scripts: { start: string; build: string }; dependencies: Record<string, string> }
