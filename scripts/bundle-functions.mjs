@@ -129,9 +129,11 @@ const COMMANDS_ELSEWHERE = ['classify', 'dev', 'validate', 'replay']
 // pg, kafkajs, …) are loaded only when used, often never. Inlined into serve.js, their megabytes would be
 // parsed at every start (without a code cache) and swell the cache; so each package scope goes into its own
 // CommonJS file under vendor/, required on first use. A scope (all of @opentelemetry/* in one file) keeps
-// packages that share dependencies in one copy.
-const vendorScope = (specifier) => specifier.split('/')[0]
+// packages that share dependencies in one copy. A file inside a package (auto-recover imports client-node's
+// config.js, not the package with its generated API: shared/kube-rest.ts) is a scope of its own, so that
+// importing it never loads the whole package's file.
 const packageName = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')
+const vendorScope = (specifier) => (specifier === packageName(specifier) ? specifier.split('/')[0] : specifier.replace(/\.[cm]?js$/, ''))
 const vendorFile = (scope) => `vendor/${scope.replace(/^@/, '').replace(/[^a-zA-Z0-9._-]/g, '_')}.js`
 
 // A package that serve.js also imports statically (persist's query API uses express; prom-client requires

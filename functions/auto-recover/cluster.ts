@@ -1,9 +1,11 @@
 // The Kubernetes calls auto-recover makes, behind a small interface so the decision logic can be tested
-// without a cluster, and the real implementation over `@kubernetes/client-node` (loaded lazily: it costs
-// ~190 ms at import, shared/kube.ts). Every mutating call takes `dryRun`: true sends `dryRun=All`, so the
-// API server runs authentication, RBAC, admission and PDB checks but persists nothing.
-import type { CoreV1Event, V1DaemonSet, V1Deployment, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
-import { kubeStatus, loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
+// without a cluster, and the real implementation: client-node's KubeConfig (kubeconfig or in-cluster, its
+// authentication) with the requests themselves as plain JSON (shared/kube-rest.ts), loaded on first use.
+// client-node's generated API is not loaded: it is most of auto-recover's cold start with a cluster
+// (issue 9). The types are still client-node's. Every mutating call takes `dryRun`: true sends
+// `dryRun=All`, so the API server runs authentication, RBAC, admission and PDB checks but persists nothing.
+import type { V1DaemonSet, V1Deployment, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
+import { connectKube, JSON_PATCH, kubeStatus, MERGE_PATCH, seg, type Query } from '../../shared/kube-rest.js'
 import type { KubeSource } from './config.js'
 
 export type RestartableKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
@@ -48,53 +50,41 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
   }
 }
 
-/** Builds the client from a kubeconfig file or the Pod's ServiceAccount (in-cluster). */
+const CORE = '/api/v1'
+const APPS = '/apis/apps/v1'
+const WORKLOADS: Readonly<Record<string, string>> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', ReplicaSet: 'replicasets' }
+const inNamespace = (group: string, namespace: string, resource: string, name?: string): string =>
+  `${group}/namespaces/${seg(namespace)}/${resource}${name === undefined ? '' : `/${seg(name)}`}`
+
+/**
+ * Builds the client from a kubeconfig file or the Pod's ServiceAccount (in-cluster): client-node's
+ * KubeConfig and authentication, with the calls below as plain JSON requests (shared/kube-rest.ts).
+ */
 export async function createRecoveryCluster(source: KubeSource): Promise<RecoveryCluster> {
-  const k8s = await loadKubeModule()
-  const kc = await loadKubeConfig(source.kind === 'kubeconfig' ? { kubeconfig: source.path } : { inCluster: true })
-  const core = kc.makeApiClient(k8s.CoreV1Api)
-  const apps = kc.makeApiClient(k8s.AppsV1Api)
-  const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)
-  const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)
-  const dry = (dryRun: boolean): { dryRun?: string } => (dryRun ? { dryRun: 'All' } : {})
+  const api = await connectKube(source.kind === 'kubeconfig' ? { kubeconfig: source.path } : { inCluster: true })
+  const dry = (dryRun: boolean): Query => (dryRun ? { dryRun: 'All' } : {})
+  const get = <T>(path: string, query?: Query): Promise<T> => api.request<T>('GET', path, { query })
 
   return {
-    readPod: (namespace, name) => orNull(core.readNamespacedPod({ namespace, name })),
-    readNamespace: (name) => orNull(core.readNamespace({ name })),
+    readPod: (namespace, name) => orNull(get<V1Pod>(inNamespace(CORE, namespace, 'pods', name))),
+    readNamespace: (name) => orNull(get<V1Namespace>(`${CORE}/namespaces/${seg(name)}`)),
     async readWorkload(kind, namespace, name) {
-      switch (kind) {
-        case 'Deployment':
-          return orNull(apps.readNamespacedDeployment({ namespace, name }))
-        case 'StatefulSet':
-          return orNull(apps.readNamespacedStatefulSet({ namespace, name }))
-        case 'DaemonSet':
-          return orNull(apps.readNamespacedDaemonSet({ namespace, name }))
-        case 'ReplicaSet':
-          return orNull(apps.readNamespacedReplicaSet({ namespace, name }))
-        default:
-          return null
-      }
+      const resource = WORKLOADS[kind]
+      return resource === undefined ? null : orNull(get<Workload>(inNamespace(APPS, namespace, resource, name)))
     },
     async listPods(namespace, labelSelector) {
-      return (await core.listNamespacedPod({ namespace, ...(labelSelector === undefined ? {} : { labelSelector }) })).items
+      return (await get<{ items: V1Pod[] }>(inNamespace(CORE, namespace, 'pods'), { labelSelector })).items
     },
     async listReplicaSets(namespace, labelSelector) {
-      return (await apps.listNamespacedReplicaSet({ namespace, ...(labelSelector === undefined ? {} : { labelSelector }) })).items
+      return (await get<{ items: V1ReplicaSet[] }>(inNamespace(APPS, namespace, 'replicasets'), { labelSelector })).items
     },
     async evictPod(namespace, name, dryRun) {
-      await core.createNamespacedPodEviction({
-        namespace,
-        name,
-        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace }, ...(dryRun ? { deleteOptions: { dryRun: ['All'] } } : {}) },
-        ...dry(dryRun),
-      })
+      const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace }, ...(dryRun ? { deleteOptions: { dryRun: ['All'] } } : {}) }
+      await api.request('POST', `${inNamespace(CORE, namespace, 'pods', name)}/eviction`, { body, query: dry(dryRun) })
     },
     async restartRollout(kind, namespace, name, at, dryRun) {
       const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: at } } } } }
-      const req = { namespace, name, body, fieldManager: COMPONENT, ...dry(dryRun) }
-      if (kind === 'Deployment') await apps.patchNamespacedDeployment(req, mergePatch)
-      else if (kind === 'StatefulSet') await apps.patchNamespacedStatefulSet(req, mergePatch)
-      else await apps.patchNamespacedDaemonSet(req, mergePatch)
+      await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind] ?? '', name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
     },
     async rollbackDeployment(namespace, name, resourceVersion, template, dryRun) {
       // The `test` op makes the replace conditional on the version we planned from (optimistic concurrency).
@@ -102,10 +92,13 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
         { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
         { op: 'replace', path: '/spec/template', value: template },
       ]
-      await apps.patchNamespacedDeployment({ namespace, name, body, fieldManager: COMPONENT, ...dry(dryRun) }, jsonPatch)
+      await api.request('PATCH', inNamespace(APPS, namespace, 'deployments', name), { body, contentType: JSON_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
     },
     async recordEvent(e) {
-      const body: CoreV1Event = {
+      const time = e.time.toISOString()
+      const body = {
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { name: e.name, namespace: e.namespace },
         involvedObject: { kind: e.involved.kind, name: e.involved.name, namespace: e.namespace, apiVersion: e.involved.apiVersion, ...(e.involved.uid === undefined ? {} : { uid: e.involved.uid }) },
         type: e.type,
@@ -115,12 +108,12 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
         source: { component: COMPONENT },
         reportingComponent: 'kube-reflex.dev/auto-recover',
         reportingInstance: COMPONENT,
-        firstTimestamp: e.time,
-        lastTimestamp: e.time,
+        firstTimestamp: time,
+        lastTimestamp: time,
         count: 1,
       }
       try {
-        await core.createNamespacedEvent({ namespace: e.namespace, body })
+        await api.request('POST', inNamespace(CORE, e.namespace, 'events'), { body })
       } catch (err) {
         if (kubeStatus(err) === 409) return // already recorded for this decision (redelivery)
         throw err

@@ -11,7 +11,7 @@ import { EVENT_TYPES } from '../../shared/contracts.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { FunctionContext, HandlerResult } from '../../shared/host.js'
 import { stableHash } from '../../shared/ids.js'
-import { kubeStatus } from '../../shared/kube.js'
+import { kubeStatus } from '../../shared/kube-rest.js'
 import { apiMessage, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
 import type { RecoveryMode } from './config.js'
 import type { ReasonCode } from './errors.js'
@@ -213,9 +213,12 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   // server answers 409 if it exists), which completes it when the API server was down the first time.
   // Offline there is neither a cluster to read nor an audit Event to write, so this read is left to the
   // ones that decide anyway (recordDecision's first-writer-wins, the read under the target's lock).
+  // The client is asked for now: at a cold start, loading it overlaps the wait for the database.
+  const clusterReady = deps.cluster?.()
+  clusterReady?.catch(() => undefined) // a failure is reported where it is awaited
   if (!offline) {
     const prior = await state.decision(event.source, event.id)
-    if (prior !== undefined) return audit(ctx, deps.cluster === undefined ? undefined : await deps.cluster(), prior, undefined)
+    if (prior !== undefined) return audit(ctx, await clusterReady, prior, undefined)
   }
 
   const eventTarget: TargetRef = { namespace: input.namespace, kind: input.workload?.kind ?? input.object.kind, name: input.workload?.name ?? input.object.name }
@@ -244,7 +247,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   let resolved: Resolved | undefined
   let change: Change | undefined
   let optIn: string
-  const cluster = deps.cluster === undefined ? undefined : await deps.cluster()
+  const cluster = await clusterReady
   try {
     if (cluster === undefined) {
       // Offline (replay, Kafka without a cluster): the plan comes from the event alone; labels cannot be

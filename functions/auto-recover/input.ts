@@ -3,6 +3,7 @@
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { ACTIONS, type RecoveryAction } from '../../shared/contracts.js'
 import { ReflexError } from '../../shared/errors.js'
+import { isPathSegmentName } from '../../shared/kube-config.js'
 
 export interface RecoveryInput {
   readonly cluster: string
@@ -74,6 +75,15 @@ export function parseInput(event: CloudEventV1): RecoveryInput {
     severity: typeof data.severity === 'string' ? data.severity : 'warning',
     reason: typeof data.reason === 'string' ? data.reason : '',
     fingerprint: text(data, 'fingerprint', 'data', problems),
+  }
+  // Names go into API paths (shared/kube-rest.ts seg): what no Kubernetes object can be called is refused here.
+  const named: [string, string | null | undefined][] = [
+    ['data.namespace', result.namespace],
+    ['data.object.name', objectRef.name],
+    ['data.workload.name', workload?.name],
+  ]
+  for (const [attribute, name] of named) {
+    if (name !== null && name !== undefined && name !== '' && !isPathSegmentName(name)) problems.push({ attribute, problem: "must be a Kubernetes name (no '/' or '%', not '.' or '..')" })
   }
   if (problems.length > 0) throw new ReflexError('EVENT_DATA_INVALID', 'classified event data does not match ClassifiedData', { problems })
   return result

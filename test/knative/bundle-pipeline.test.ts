@@ -132,7 +132,8 @@ t.test('the four bundles, one process each, carry a crash-looping Pod from the A
   // The npm packages each needed on the way came from their own cache too, though the build had no
   // database and no cluster to load them with (index.js loads the rest at the end of the build).
   t.match(alert.output(), /code cache used: \S+vendor_pg\.js-/, 'alert: pg from its code cache')
-  t.match(autoRecover.output(), /code cache used: \S+vendor_kubernetes\.js-/, 'auto-recover: the Kubernetes client from its code cache')
+  t.match(autoRecover.output(), /code cache used: \S+vendor_kubernetes_client-node_dist_config\.js-/, "auto-recover: client-node's KubeConfig from its code cache")
+  t.notMatch(autoRecover.output(), /vendor_kubernetes\.js/, "and not client-node's generated API (shared/kube-rest.ts)")
   t.match(persist.output(), /code cache used: \S+vendor_kafkajs\.js-/, "persist: kafkajs (the archive's producer) from its code cache")
 
   // The replies go to the Broker too; persist's Trigger takes every dev.kubereflex.* event.

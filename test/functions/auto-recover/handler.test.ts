@@ -60,6 +60,13 @@ void t.test('not ours, action none, and bad data', async (t) => {
   await t.rejects(handle({ ...classifiedEvent(), data: [1] }, ctxOf(deps)), { code: 'EVENT_DATA_INVALID' })
   const asText = classifiedEvent()
   t.equal((await handle({ ...asText, data: JSON.stringify(asText.data) }, ctxOf(deps)))?.type, 'dev.kubereflex.recovery.planned', 'data as a JSON string is accepted')
+  // Names become API path segments: the API server decodes %2F, so `web/eviction` would address another
+  // resource. What no Kubernetes object can be called is refused before any call.
+  const sneaky = await handle(classifiedEvent({ namespace: 'default/pods', object: { kind: 'Pod', name: '..' }, workload: { kind: 'Deployment', name: 'web%2Feviction' } }), ctxOf(deps)).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.match(sneaky, { code: 'EVENT_DATA_INVALID', status: 400, problems: [{ attribute: 'data.namespace' }, { attribute: 'data.object.name' }, { attribute: 'data.workload.name' }] })
 })
 
 void t.test('a redelivered event gets the same answer and nothing is done twice', async (t) => {
