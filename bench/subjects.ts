@@ -151,7 +151,7 @@ export function allSubjects(): Subject[] {
       env: (ctx) => ({ RECOVERY_MODE: 'dry-run', DATABASE_URL: ctx.databaseUrl ?? '' }),
     }),
     // "auto-recover with its Kubernetes client" (issue 9): the same with a cluster, a kube-apiserver the
-    // harness starts (bench/kube-target.ts). Its first reply loads the client (vendor/kubernetes.js, ≈ 5 MB),
+    // harness starts (bench/kube-target.ts). Its first reply loads the client (client-node's KubeConfig, ≈ 1.2 MB bundled),
     // opens a TLS connection and reads what it decides on; idle RSS is read with the client loaded.
     serveFunction('auto-recover', {
       id: 'auto-recover-kube',

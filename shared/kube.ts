@@ -1,7 +1,7 @@
-// Kubernetes API access for the functions. `@kubernetes/client-node` costs ~190 ms and ~100 MB to load,
-// so it is imported on first use, never at start-up (classify only needs it for Reference mode and sweeps).
-// The generated API is for the callers that need many kinds (classify's references and sweeps, the dev
-// source's watches); auto-recover's few known calls use shared/kube-rest.ts, which loads KubeConfig only.
+// Kubernetes API access through `@kubernetes/client-node` whole: ~190 ms and ~100 MB to load without a
+// code cache, so it is imported on first use, never at start-up. For the callers that need many kinds
+// (classify's Reference mode and sweeps, the dev source's watches); auto-recover's few known calls use
+// shared/kube-rest.ts, which loads client-node's KubeConfig only.
 import { configureKubeConfig, kubeError, kubeStatus, type KubeClientOptions } from './kube-config.js'
 
 export { kubeError, kubeStatus, type KubeClientOptions }

@@ -62,7 +62,7 @@ export function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Parti
   return {
     mode: config.mode,
     policy,
-    // Created on first use: client-node costs ~190 ms to import and a replay never needs it.
+    // Created on first use (the first event that reaches the handler asks for it): a replay never needs it.
     cluster: source === undefined ? undefined : () => (cluster ??= createRecoveryCluster(source)),
     state,
     metrics: recoveryMetrics(),
