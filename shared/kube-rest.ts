@@ -3,7 +3,7 @@
 // proxies), the requests are plain JSON over node:https. For the functions that make a handful of known
 // calls on a cold path (auto-recover): importing client-node whole loads ≈ 1,000 generated model classes and
 // its ObjectSerializer (vendor/kubernetes.js, 5.6 MB, ≈ 90 ms from a code cache), where KubeConfig alone is
-// a quarter of that (docs/BENCHMARKS.md, change 30). Objects come back as the API server sent them (no
+// 1.2 MB and ≈ 50 ms (docs/BENCHMARKS.md, change 30). Objects come back as the API server sent them (no
 // model classes, timestamps stay strings) and go out as given, so no field a newer API server knows is
 // dropped on the way back (client-node's serializer keeps only the fields its models know).
 import type https from 'node:https'
@@ -37,7 +37,7 @@ export interface KubeRest {
 }
 
 export interface KubeRestOptions extends KubeClientOptions {
-  /** Per request, from sending to the whole answer (default 30 s); a timeout is an error without a status. */
+  /** Per request: how long the connection may stay silent (default 30 s); a timeout is an error without a status. */
   readonly timeoutMs?: number | undefined
 }
 

@@ -1,7 +1,7 @@
 // classify: every Kubernetes occurrence in, one graded, normalized `dev.kubereflex.event.classified` out.
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import type { FunctionContext, HandlerResult } from '../../shared/host.js'
-import type { KubeAccess } from '../../shared/kube.js'
+import type { KubeAccess } from '../../shared/kube-access.js'
 import type { SendEvent } from '../../shared/sink.js'
 import { classifyOccurrence } from './classify.js'
 import { toClassifiedEvent } from './classified-event.js'

@@ -1,5 +1,5 @@
 // classify's public surface: the pure handler, its config, and the function the host runs.
-import { createKubeAccess, type KubeAccess } from '../../shared/kube.js'
+import { createKubeAccess, type KubeAccess } from '../../shared/kube-access.js'
 import type { ReflexFunction } from '../../shared/host.js'
 import { httpSink } from '../../shared/sink.js'
 import type { ClassifyConfig } from './config.js'

@@ -3,7 +3,7 @@
 // reply carries one event, so findings go to the Broker ingress (K_SINK) and the tick is answered 202.
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import type { FunctionContext } from '../../shared/host.js'
-import type { KubeAccess, KubeObject } from '../../shared/kube.js'
+import type { KubeAccess, KubeObject } from '../../shared/kube-access.js'
 import type { SendEvent } from '../../shared/sink.js'
 import { classifyOccurrence } from './classify.js'
 import { toClassifiedEvent } from './classified-event.js'

@@ -200,8 +200,9 @@ t.test('serve.js and vendor/ need no ES module loader: tracing and the Kubernete
   while (!spans.includes('POST /v1/traces') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50))
   t.ok(spans.includes('POST /v1/traces'), `spans exported over OTLP (${spans.join(', ') || 'none'})`)
 
-  // The Kubernetes client (vendor/kubernetes.js) against the real API server: asked to restart a pod that does
-  // not exist, auto-recover looks it up and answers 200; with the API server unreachable, 503.
+  // The Kubernetes client (client-node's KubeConfig, vendor/kubernetes_client-node_dist_config.js) against the
+  // real API server: asked to restart a pod that does not exist, auto-recover looks it up and answers 200;
+  // with the API server unreachable, 503.
   const kubeconfig = kubeconfigFromEnv() ?? (await serviceEnv('kubernetes'))
   const dir = path.join(outRoot, 'auto-recover')
   const event = toBinary(classified({ namespace: 'bundle-test', name: 'web-7d4b9c8f5d-x2x9k', reason: 'BackOff', message: 'Back-off restarting failed container', severity: 'critical', category: 'crashloop', action: 'restart-pod', at: new Date() }))

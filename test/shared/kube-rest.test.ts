@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { connectKube, JSON_PATCH, KubeApiError, kubeError, kubeStatus, MERGE_PATCH, seg } from '../../shared/kube-rest.js'
-import { admin, kubeconfigFromEnv, unreachable } from '../functions/auto-recover/kube-env.js'
+import { admin, connectionsDuring, kubeconfigFromEnv, unreachable } from '../functions/auto-recover/kube-env.js'
 import { serviceEnv } from '../services/env.js'
 
 const kubeconfig = kubeconfigFromEnv() ?? (await serviceEnv('kubernetes'))
@@ -28,23 +28,6 @@ async function namespace(t: Test, name: string, labels: Record<string, string> =
   await a.core.createNamespace({ body: { metadata: { name: ns, labels } } })
   t.teardown(() => a.core.deleteNamespace({ name: ns }).then(() => undefined, () => undefined))
   return ns
-}
-
-/** Counts the TLS connections https agents open while fn runs. */
-async function connectionsDuring(fn: () => Promise<void>): Promise<number> {
-  const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown }
-  const original = proto.createConnection
-  let opened = 0
-  proto.createConnection = function (this: unknown, ...args: unknown[]) {
-    opened++
-    return original.apply(this, args)
-  }
-  try {
-    await fn()
-  } finally {
-    proto.createConnection = original
-  }
-  return opened
 }
 
 type Doc = { clusters: { cluster: Record<string, unknown> }[]; users: { user: Record<string, unknown> }[] }

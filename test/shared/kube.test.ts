@@ -2,29 +2,12 @@
 // 1.x alone opens a new one, with a new TLS context, for every call), and a changed TLS configuration gets
 // a connection of its own.
 import t from 'tap'
-import https from 'node:https'
-import { createKubeAccess, loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
-import { kubeconfigFromEnv } from '../functions/auto-recover/kube-env.js'
+import { createKubeAccess } from '../../shared/kube-access.js'
+import { loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
+import { connectionsDuring, kubeconfigFromEnv } from '../functions/auto-recover/kube-env.js'
 import { serviceEnv } from '../services/env.js'
 
 const kubeconfig = kubeconfigFromEnv() ?? (await serviceEnv('kubernetes'))
-
-/** Counts the TLS connections https agents open while fn runs. */
-async function connectionsDuring(fn: () => Promise<void>): Promise<number> {
-  const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown }
-  const original = proto.createConnection
-  let opened = 0
-  proto.createConnection = function (this: unknown, ...args: unknown[]) {
-    opened++
-    return original.apply(this, args)
-  }
-  try {
-    await fn()
-  } finally {
-    proto.createConnection = original
-  }
-  return opened
-}
 
 void t.test('API calls reuse one TLS connection', async (t) => {
   const access = await createKubeAccess({ kubeconfig })
@@ -34,7 +17,7 @@ void t.test('API calls reuse one TLS connection', async (t) => {
   })
   t.equal(opened, 1, 'five sequential calls, one connection')
 
-  // The typed clients (what auto-recover uses) go through the same agent.
+  // client-node's typed clients (what the dev source's watches use) go through the same kind of agent.
   const k8s = await loadKubeModule()
   const kc = await loadKubeConfig({ kubeconfig })
   const core = kc.makeApiClient(k8s.CoreV1Api)

@@ -1,6 +1,7 @@
 // The real kube-apiserver for auto-recover's integration tests, and small helpers to drive it.
 // KUBECONFIG comes from the environment (`npm test`, `eval "$(npm run -s services -- start kubernetes)"`,
 // or your own cluster); otherwise the tests start the server through the test-services layer.
+import https from 'node:https'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AppsV1Api, CoreV1Api, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node'
@@ -101,4 +102,21 @@ export async function setPodStatus(a: Admin, namespace: string, name: string, st
 
 export async function podsOf(a: Admin, namespace: string, selector: string): Promise<V1Pod[]> {
   return (await a.core.listNamespacedPod({ namespace, labelSelector: selector })).items.filter((p) => p.metadata?.deletionTimestamp === undefined)
+}
+
+/** Counts the TLS connections https agents open while fn runs. */
+export async function connectionsDuring(fn: () => Promise<void>): Promise<number> {
+  const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown }
+  const original = proto.createConnection
+  let opened = 0
+  proto.createConnection = function (this: unknown, ...args: unknown[]) {
+    opened++
+    return original.apply(this, args)
+  }
+  try {
+    await fn()
+  } finally {
+    proto.createConnection = original
+  }
+  return opened
 }
