@@ -63,7 +63,15 @@ export function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Parti
     mode: config.mode,
     policy,
     // Created on first use (the first event that reaches the handler asks for it): a replay never needs it.
-    cluster: source === undefined ? undefined : () => (cluster ??= createRecoveryCluster(source)),
+    // A creation that failed (a kubeconfig unreadable at that moment) is tried again by the next event.
+    cluster:
+      source === undefined
+        ? undefined
+        : () =>
+            (cluster ??= createRecoveryCluster(source).catch((err: unknown) => {
+              cluster = undefined
+              throw err
+            })),
     state,
     metrics: recoveryMetrics(),
     now: Date.now,

@@ -22,7 +22,12 @@ export function createDeps(config: Readonly<ClassifyConfig>, overrides: Partial<
   return {
     rules,
     cluster: config.clusterName,
-    kube: () => (kube ??= createKubeAccess({ kubeconfig: config.kubeconfig })),
+    // A creation that failed (a kubeconfig unreadable at that moment) is tried again at the next use.
+    kube: () =>
+      (kube ??= createKubeAccess({ kubeconfig: config.kubeconfig }).catch((err: unknown) => {
+        kube = undefined
+        throw err
+      })),
     send: config.sink === undefined ? undefined : httpSink(config.sink),
     sweepNamespaces: config.sweepNamespaces,
     now: Date.now,

@@ -3,6 +3,7 @@
 // is down), and the metrics on /metrics.
 import t from 'tap'
 import type { Test } from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createFunction } from '../../../cli/registry.js'
 import { createHost } from '../../../shared/host.js'
@@ -70,6 +71,16 @@ void t.test('API server down: 503 with Retry-After, no internal detail', async (
   t.equal(res.status, 503)
   t.equal(res.headers.get('retry-after'), '5')
   t.same(await res.json(), { code: 'DOWNSTREAM_UNAVAILABLE', message: 'temporarily unavailable, retry later' })
+})
+
+void t.test('a kubeconfig unreadable at the first event is read again at the next', async (t) => {
+  const dir = t.testdir({ kubeconfig: 'clusters: [\n' })
+  const url = await serve(t, { KUBE_REFLEX_DATA_DIR: dir, KUBECONFIG: join(dir, 'kubeconfig'), RECOVERY_MODE: 'enforce' })
+  const first = await post(url, classifiedEvent())
+  t.equal(first.status, 500, 'the broken kubeconfig is an error')
+  writeFileSync(join(dir, 'kubeconfig'), DOWN_KUBECONFIG)
+  const next = await post(url, classifiedEvent())
+  t.equal(next.status, 503, 'the next event reads it again: now the client exists and the API server is down')
 })
 
 void t.test('bad configuration fails at start-up and names the variable', async (t) => {

@@ -4,6 +4,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { randomUUID } from 'node:crypto'
+import { copyFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { CloudEventV1 } from '../../../shared/cloudevent.js'
 import { INPUT_TYPES } from '../../../shared/contracts.js'
 import { connectKube } from '../../../shared/kube-rest.js'
@@ -99,4 +101,16 @@ t.test('a sweep lists Pods and Deployments in its namespaces and sends what it f
   t.equal(sent[1]?.id, sent[0]?.id, 'a retried tick sends the same id (deduplicated downstream)')
   await handle({ ...tick, id: randomUUID() }, ctx(deps))
   t.not(sent[2]?.id, sent[0]?.id, 'the next tick is a new finding')
+})
+
+t.test('a kubeconfig unreadable at the first reference is read again at the next', async (t) => {
+  const ns = await namespace(t, 'classify-retry')
+  const { pod } = await crashLoop(ns)
+  const file = join(t.testdir(), 'kubeconfig')
+  writeFileSync(file, 'clusters: [\n')
+  const deps = createDeps(loadConfig({ KUBECONFIG: file }))
+  const ref = (): CloudEventV1 => event(INPUT_TYPES.refUpdate, { apiVersion: 'v1', kind: 'Pod', name: pod, namespace: ns })
+  await t.rejects(handle(ref(), ctx(deps)), 'the broken kubeconfig is an error')
+  copyFileSync(kubeconfig, file)
+  t.match((await handle(ref(), ctx(deps)))?.data, { category: 'crashloop', object: { kind: 'Pod', name: pod } }, 'read again once it is fixed')
 })
