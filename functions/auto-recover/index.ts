@@ -1,9 +1,10 @@
 // auto-recover's public surface: the pure handler, its config and policy, and the function the host runs.
 import type { Logger } from 'pino'
 import { lazyDatabase } from '../../shared/db.js'
+import { lazyRetrying } from '../../shared/lazy.js'
 import { ConfigError, type Env } from '../../shared/config.js'
 import type { ReflexFunction } from '../../shared/host.js'
-import { createRecoveryCluster, type RecoveryCluster } from './cluster.js'
+import { createRecoveryCluster } from './cluster.js'
 import type { AutoRecoverConfig } from './config.js'
 import { handle, type AutoRecoverDeps } from './handler.js'
 import { recoveryMetrics } from './metrics.js'
@@ -58,20 +59,12 @@ export function createDeps(config: Readonly<AutoRecoverConfig>, overrides: Parti
   const policy = overrides.policy ?? loadPolicyFile(config.policyFile)
   const state = overrides.state ?? openState(config)
   const source = config.kube
-  let cluster: Promise<RecoveryCluster> | undefined
   return {
     mode: config.mode,
     policy,
     // Created on first use (the first event that reaches the handler asks for it): a replay never needs it.
     // A creation that failed (a kubeconfig unreadable at that moment) is tried again by the next event.
-    cluster:
-      source === undefined
-        ? undefined
-        : () =>
-            (cluster ??= createRecoveryCluster(source).catch((err: unknown) => {
-              cluster = undefined
-              throw err
-            })),
+    cluster: source === undefined ? undefined : lazyRetrying(() => createRecoveryCluster(source)),
     state,
     metrics: recoveryMetrics(),
     now: Date.now,

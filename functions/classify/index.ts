@@ -1,5 +1,6 @@
 // classify's public surface: the pure handler, its config, and the function the host runs.
-import { createKubeAccess, type KubeAccess } from '../../shared/kube-access.js'
+import { createKubeAccess } from '../../shared/kube-access.js'
+import { lazyRetrying } from '../../shared/lazy.js'
 import type { ReflexFunction } from '../../shared/host.js'
 import { httpSink } from '../../shared/sink.js'
 import type { ClassifyConfig } from './config.js'
@@ -18,16 +19,11 @@ export type { Rule } from './rules.js'
 /** Builds classify's dependencies from its config; rule files are read and validated here (fail fast). */
 export function createDeps(config: Readonly<ClassifyConfig>, overrides: Partial<ClassifyDeps> = {}): ClassifyDeps {
   const rules = config.rulesFile === undefined ? defaultRules() : mergeRules(loadRulesFile(config.rulesFile), defaultRules())
-  let kube: Promise<KubeAccess> | undefined
   return {
     rules,
     cluster: config.clusterName,
     // A creation that failed (a kubeconfig unreadable at that moment) is tried again at the next use.
-    kube: () =>
-      (kube ??= createKubeAccess({ kubeconfig: config.kubeconfig }).catch((err: unknown) => {
-        kube = undefined
-        throw err
-      })),
+    kube: lazyRetrying(() => createKubeAccess({ kubeconfig: config.kubeconfig })),
     send: config.sink === undefined ? undefined : httpSink(config.sink),
     sweepNamespaces: config.sweepNamespaces,
     now: Date.now,

@@ -1,6 +1,7 @@
-// shared/kube.ts against the real kube-apiserver: API calls share one keep-alive TLS connection (client-node
-// 1.x alone opens a new one, with a new TLS context, for every call), and a changed TLS configuration gets
-// a connection of its own.
+// Connection reuse (shared/kube-config.ts) against the real kube-apiserver, through classify's reads
+// (shared/kube-access.ts) and client-node's typed clients (shared/kube.ts): API calls share one keep-alive
+// TLS connection (client-node 1.x alone opens a new one, with a new TLS context, for every call), and a
+// changed TLS configuration gets a connection of its own.
 import t from 'tap'
 import { createKubeAccess } from '../../shared/kube-access.js'
 import { loadKubeConfig, loadKubeModule } from '../../shared/kube.js'
