@@ -52,7 +52,9 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
 
 const CORE = '/api/v1'
 const APPS = '/apis/apps/v1'
-const WORKLOADS: Readonly<Record<string, string>> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', ReplicaSet: 'replicasets' }
+const WORKLOADS: Readonly<Record<RestartableKind | 'ReplicaSet', string>> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', ReplicaSet: 'replicasets' }
+/** The resource of a workload kind read from an event; own keys only (a kind named `constructor` is not one). */
+const workloadResource = (kind: string): string | undefined => (Object.hasOwn(WORKLOADS, kind) ? WORKLOADS[kind as keyof typeof WORKLOADS] : undefined)
 const inNamespace = (group: string, namespace: string, resource: string, name?: string): string =>
   `${group}/namespaces/${seg(namespace)}/${resource}${name === undefined ? '' : `/${seg(name)}`}`
 
@@ -69,7 +71,7 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
     readPod: (namespace, name) => orNull(get<V1Pod>(inNamespace(CORE, namespace, 'pods', name))),
     readNamespace: (name) => orNull(get<V1Namespace>(`${CORE}/namespaces/${seg(name)}`)),
     async readWorkload(kind, namespace, name) {
-      const resource = WORKLOADS[kind]
+      const resource = workloadResource(kind)
       return resource === undefined ? null : orNull(get<Workload>(inNamespace(APPS, namespace, resource, name)))
     },
     async listPods(namespace, labelSelector) {
@@ -84,7 +86,7 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
     },
     async restartRollout(kind, namespace, name, at, dryRun) {
       const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: at } } } } }
-      await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind] ?? '', name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
+      await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind], name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
     },
     async rollbackDeployment(namespace, name, resourceVersion, template, dryRun) {
       // The `test` op makes the replace conditional on the version we planned from (optimistic concurrency).
