@@ -14,7 +14,7 @@ export interface ClassifyConfig extends HostConfig {
 export function loadConfig(env: Env = process.env): Readonly<ClassifyConfig> {
   const r = new EnvReader(env)
   const host = readHostConfig(r)
-  const namespaces = (r.optionalString('CLASSIFY_SWEEP_NAMESPACES') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const namespaces = sweepNamespaces(r)
   return r.done({
     ...host,
     rulesFile: r.file('CLASSIFY_RULES_FILE'),
@@ -22,4 +22,20 @@ export function loadConfig(env: Env = process.env): Readonly<ClassifyConfig> {
     kubeconfig: r.file('KUBECONFIG'),
     sweepNamespaces: namespaces,
   })
+}
+
+/** A namespace's name is a DNS-1123 label (apimachinery's ValidateNamespaceName). */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+
+/**
+ * CLASSIFY_SWEEP_NAMESPACES, checked here: a name no namespace can have would otherwise fail every sweep
+ * tick (and be retried) instead of refusing the configuration. Repeats are listed once.
+ */
+function sweepNamespaces(r: EnvReader): string[] {
+  const names = (r.optionalString('CLASSIFY_SWEEP_NAMESPACES') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const bad = names.filter((n) => !NAMESPACE.test(n))
+  if (bad.length > 0) {
+    r.problems.push(`CLASSIFY_SWEEP_NAMESPACES must list namespace names (lower-case letters, digits and '-', at most 63 characters), comma-separated (not a name: ${bad.map((n) => `'${n}'`).join(', ')})`)
+  }
+  return [...new Set(names)]
 }
