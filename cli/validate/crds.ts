@@ -90,15 +90,25 @@ export async function loadCrdsFromDirectory(dir: string): Promise<CrdIndex> {
   return index
 }
 
-/** Reads the CRDs installed in the cluster the kubeconfig points at. */
+/**
+ * Reads the CRDs installed in the cluster the kubeconfig points at, as the API server sends them (plain
+ * JSON over shared/kube-rest.ts). client-node's generated API would rename their schema keys on the way
+ * in (`x-kubernetes-preserve-unknown-fields` becomes `xKubernetesPreserveUnknownFields`), and open objects
+ * would then be validated as closed.
+ */
 export async function loadCrdsFromCluster(kubeconfigPath: string): Promise<CrdIndex> {
-  const k8s = await import('@kubernetes/client-node')
-  const kc = new k8s.KubeConfig()
-  kc.loadFromFile(kubeconfigPath)
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api)
-  const list = await api.listCustomResourceDefinition()
+  const { connectKube } = await import('../../shared/kube-rest.js')
+  const api = await connectKube({ kubeconfig: kubeconfigPath })
   const index: CrdIndex = new Map()
   const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true })
-  for (const crd of list.items) indexCrd(index, { ...crd, kind: 'CustomResourceDefinition' }, ajv)
+  let token: string | undefined
+  do {
+    const page = await api.request<{ items?: unknown[]; metadata?: { continue?: string } }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+      query: { limit: '100', continue: token },
+    })
+    // A list's items carry no kind (the list has it).
+    for (const crd of page.items ?? []) if (isRecord(crd)) indexCrd(index, { ...crd, kind: 'CustomResourceDefinition' }, ajv)
+    token = page.metadata?.continue === '' ? undefined : page.metadata?.continue
+  } while (token !== undefined)
   return index
 }

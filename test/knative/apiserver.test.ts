@@ -5,12 +5,15 @@
 // when it is part of the checkout; without either the test is skipped with the reason.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parseAllDocuments, stringify } from 'yaml'
 import { repoRoot, specsDir } from '../cli/validate/helpers.js'
+import { captureIO } from '../helpers/io.js'
+import { validate } from '../../cli/commands/validate.js'
+import { loadCrdsFromCluster, loadCrdsFromDirectory } from '../../cli/validate/crds.js'
 
 const run = promisify(execFile)
 const kubectlPath = (process.env['PATH'] ?? '').split(path.delimiter).map((d) => path.join(d, 'kubectl')).find((p) => existsSync(p))
@@ -99,6 +102,45 @@ const EXPECTED: Readonly<Record<string, readonly Access[]>> = {
   ],
 }
 
+type Schema = Record<string, unknown>
+const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** Each served version's openAPIV3Schema in the CRD files, by `group/version/Kind`. */
+async function crdSchemas(dir: string): Promise<Map<string, Schema>> {
+  const out = new Map<string, Schema>()
+  for (const file of await readdir(dir)) {
+    for (const doc of parseAllDocuments(await readFile(path.join(dir, file), 'utf8'))) {
+      const crd = doc.toJS() as { spec?: { group?: string; names?: { kind?: string }; versions?: { name?: string; schema?: { openAPIV3Schema?: unknown } }[] } }
+      for (const v of crd.spec?.versions ?? []) {
+        const schema = v.schema?.openAPIV3Schema
+        if (isSchema(schema)) out.set(`${crd.spec?.group}/${v.name}/${crd.spec?.names?.kind}`, schema)
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * One object per object-typed node of the schema (down properties and array items), with a field no
+ * schema declares put at that node: whether it is refused there depends only on the schema's own flags.
+ */
+function unknownFieldProbes(apiVersion: string, kind: string, schema: Schema | undefined): { at: string; object: unknown }[] {
+  const probes: { at: string; object: unknown }[] = []
+  const walk = (node: unknown, at: string[], build: (leaf: unknown) => unknown): void => {
+    if (!isSchema(node)) return
+    if (node['type'] === 'object') probes.push({ at: `/${at.join('/')}`, object: build({ zzProbeField: 1 }) })
+    if (isSchema(node['properties'])) {
+      for (const [name, child] of Object.entries(node['properties'])) {
+        if (at.length === 0 && ['apiVersion', 'kind', 'metadata'].includes(name)) continue
+        walk(child, [...at, name], (leaf) => build({ [name]: leaf }))
+      }
+    }
+    if (node['type'] === 'array') walk(node['items'], [...at, '0'], (leaf) => build([leaf]))
+  }
+  walk(schema, [], (leaf) => ({ apiVersion, kind, metadata: { name: 'probe' }, ...(leaf as object) }))
+  return probes
+}
+
 void t.test('manifests against a real kube-apiserver', { skip, timeout: 300_000 }, async (t) => {
   const config = await kubeconfig()
   if (config === undefined) throw new Error('no kubeconfig')
@@ -125,6 +167,34 @@ void t.test('manifests against a real kube-apiserver', { skip, timeout: 300_000 
     for (const name of created) await kubectl(['delete', name, '--ignore-not-found', '--wait=false']).catch(() => undefined)
   })
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'])
+
+  // `kube-reflex validate --kubeconfig`: the CRDs read back from the cluster judge every object as the
+  // files they were installed from do, including where a schema keeps unknown fields.
+  await t.test('validate --kubeconfig reads the installed CRDs as their files say', async (t) => {
+    const fromCluster = await loadCrdsFromCluster(config)
+    const fromFiles = await loadCrdsFromDirectory(crdDir)
+    t.ok(fromFiles.size >= 5, `${fromFiles.size} served versions in the files`)
+    const schemas = await crdSchemas(crdDir)
+    for (const [key, file] of fromFiles) {
+      const live = fromCluster.get(key)
+      if (live === undefined) {
+        t.fail(`${key} is not among the cluster's CRDs`)
+        continue
+      }
+      const probes = unknownFieldProbes(file.apiVersion, file.kind, schemas.get(key))
+      t.ok(probes.length > 1, `${key}: ${probes.length} probes`)
+      for (const probe of probes) t.same(live.validate(probe.object), file.validate(probe.object), `${key}: unknown field at ${probe.at}`)
+    }
+    // The case that went wrong when the CRDs came through client-node's typed API: an ApiServerSource's
+    // spec keeps unknown fields (x-kubernetes-preserve-unknown-fields), its status does not.
+    const source = { apiVersion: 'sources.knative.dev/v1', kind: 'ApiServerSource', metadata: { name: 's' }, spec: { resources: [{ apiVersion: 'v1', kind: 'Event' }], sink: { uri: 'http://x' }, madeUp: 1 }, status: { bogus: 1 } }
+    const errors = fromCluster.get('sources.knative.dev/v1/ApiServerSource')?.validate(source) ?? []
+    t.same(errors.map((e) => `${e.instancePath} ${e.keyword} ${JSON.stringify(e.params)}`), ['/status additionalProperties {"additionalProperty":"bogus"}'])
+
+    const c = captureIO({}, repoRoot)
+    t.equal(await validate(['--kubeconfig', config], c), 0, c.err())
+    t.match(c.err(), /documents in \d+ files are valid, [1-9]\d* checked against CRDs/)
+  })
 
   // Namespaced objects need their namespace to exist even for a dry-run.
   await kubectl(['create', 'namespace', 'kube-reflex']).catch((err: unknown) => {
