@@ -1,7 +1,7 @@
 // alert's configuration (STYLE.md practice 2; names from DESIGN.md "Configuration names"): routes from
 // ALERT_ROUTES_FILE, or one route to the single-sink shortcuts, or the console when nothing is set.
 import { ConfigError, EnvReader, readHostConfig, type Env, type HostConfig } from '../../shared/config.js'
-import { loadRoutesFile, parseDuration, RoutesError, sinkSpec, type Routing, type SinkSpec } from './routing.js'
+import { loadRoutesFile, parseDuration, RoutesError, sinkSpec, type RouteDefaults, type Routing, type SinkSpec } from './routing.js'
 import { parseAllowList, type AllowList } from './ssrf.js'
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue'
@@ -48,6 +48,26 @@ function shortcutSinks(r: EnvReader, pagerdutyUrl: string | undefined): SinkSpec
   return sinks
 }
 
+/** One route to every shortcut sink; nothing configured: the console (the `npm start` demo needs no account). */
+function shortcutRouting(r: EnvReader, pagerdutyUrl: string, defaults: RouteDefaults, dashboardUrl: URL | undefined): Routing {
+  const sinks = shortcutSinks(r, pagerdutyUrl)
+  if (sinks.length === 0) sinks.push(sinkSpec('console', 'console', {}, 'console', r.problems))
+  return {
+    sinks: new Map(sinks.map((s) => [s.name, s])),
+    routes: [
+      {
+        name: 'default',
+        match: { severity: null, category: null, kind: null, namespaceInclude: null, namespaceExclude: [] },
+        sinks: sinks.map((s) => s.name),
+        ...defaults,
+        template: {},
+        continue: false,
+      },
+    ],
+    dashboardUrl,
+  }
+}
+
 export function loadConfig(env: Env = process.env): Readonly<AlertConfig> {
   const r = new EnvReader(env)
   const host = readHostConfig(r)
@@ -68,31 +88,20 @@ export function loadConfig(env: Env = process.env): Readonly<AlertConfig> {
   if (routesFile !== undefined && routesFileOk) {
     try {
       const loaded = loadRoutesFile(routesFile, env, defaults, dashboardUrl)
-      // PagerDuty sinks without their own endpoint use the Events API v2 (or ALERT_PAGERDUTY_URL).
-      const sinks = new Map([...loaded.sinks].map(([n, s]) => [n, s.type === 'pagerduty' && s.url === undefined ? { ...s, url: new URL(pagerdutyUrl) } : s]))
-      routing = { ...loaded, sinks }
+      if (loaded.routes.length === 0) {
+        // The file routes nothing (the shipped placeholder ConfigMap): the shortcuts, with its defaults.
+        routing = shortcutRouting(r, pagerdutyUrl, loaded.defaults, loaded.dashboardUrl)
+      } else {
+        // PagerDuty sinks without their own endpoint use the Events API v2 (or ALERT_PAGERDUTY_URL).
+        const sinks = new Map([...loaded.sinks].map(([n, s]) => [n, s.type === 'pagerduty' && s.url === undefined ? { ...s, url: new URL(pagerdutyUrl) } : s]))
+        routing = { sinks, routes: loaded.routes, dashboardUrl: loaded.dashboardUrl }
+      }
     } catch (err) {
       if (!(err instanceof RoutesError)) throw err
       for (const p of err.problems) r.problems.push(`ALERT_ROUTES_FILE (${routesFile}): ${p}`)
     }
   } else if (routesFile === undefined) {
-    const sinks = shortcutSinks(r, pagerdutyUrl)
-    // Nothing configured: alerts still show, on the console (the `npm start` demo needs no account).
-    if (sinks.length === 0) sinks.push(sinkSpec('console', 'console', {}, 'console', r.problems))
-    routing = {
-      sinks: new Map(sinks.map((s) => [s.name, s])),
-      routes: [
-        {
-          name: 'default',
-          match: { severity: null, category: null, kind: null, namespaceInclude: null, namespaceExclude: [] },
-          sinks: sinks.map((s) => s.name),
-          ...defaults,
-          template: {},
-          continue: false,
-        },
-      ],
-      dashboardUrl,
-    }
+    routing = shortcutRouting(r, pagerdutyUrl, defaults, dashboardUrl)
   }
   const config = {
     ...host,

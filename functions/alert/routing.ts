@@ -63,6 +63,11 @@ export interface Routing {
   readonly dashboardUrl: URL | undefined
 }
 
+/** A routes document as read: its sinks and routes, and the defaults it set (for the shortcut route when it has none). */
+export interface ParsedRouting extends Routing {
+  readonly defaults: RouteDefaults
+}
+
 export class RoutesError extends Error {
   override readonly name = 'RoutesError'
   constructor(readonly problems: readonly string[], where: string) {
@@ -221,15 +226,22 @@ function parseTemplate(v: unknown, where: string, problems: string[]): Template 
   return { ...(typeof v.title === 'string' ? { title: v.title } : {}), ...(typeof v.text === 'string' ? { text: v.text } : {}) }
 }
 
-/** Parses the routes document (already YAML-decoded); every problem is reported at once. */
-export function parseRouting(doc: unknown, env: Env, defaults: RouteDefaults, where: string, dashboardUrl: URL | undefined): Routing {
+/**
+ * Parses the routes document (already YAML-decoded); every problem is reported at once. A document with
+ * neither sinks nor routes (empty, comments only, `routes: []`: the shipped ConfigMap) routes nothing
+ * itself: the caller falls back to the single-sink shortcuts, else the console, with its defaults.
+ */
+export function parseRouting(doc: unknown, env: Env, defaults: RouteDefaults, where: string, dashboardUrl: URL | undefined): ParsedRouting {
   const problems: string[] = []
+  if (doc === null || doc === undefined) doc = {} // an empty file, or comments only
   if (!isObj(doc)) throw new RoutesError(['the document must be a mapping with sinks and routes'], where)
   for (const key of Object.keys(doc)) if (!['sinks', 'routes', 'dashboardUrl', 'defaults'].includes(key)) problems.push(`unknown key '${key}'`)
   const sinks = new Map<string, SinkSpec>()
   const rawSinks = doc.sinks
-  if (!Array.isArray(rawSinks) || rawSinks.length === 0) problems.push('sinks must be a non-empty list')
-  else {
+  const isEmpty = (v: unknown): boolean => v === undefined || v === null || (Array.isArray(v) && v.length === 0)
+  const routesNothing = isEmpty(rawSinks) && isEmpty(doc.routes)
+  if (!routesNothing && (!Array.isArray(rawSinks) || rawSinks.length === 0)) problems.push('sinks must be a non-empty list')
+  else if (Array.isArray(rawSinks)) {
     rawSinks.forEach((s: unknown, i) => {
       const at = `sinks[${i}]`
       if (!isObj(s)) return void problems.push(`${at} must be a mapping`)
@@ -266,8 +278,8 @@ export function parseRouting(doc: unknown, env: Env, defaults: RouteDefaults, wh
   }
   const routes: Route[] = []
   const rawRoutes = doc.routes
-  if (!Array.isArray(rawRoutes) || rawRoutes.length === 0) problems.push('routes must be a non-empty list')
-  else {
+  if (!routesNothing && (!Array.isArray(rawRoutes) || rawRoutes.length === 0)) problems.push('routes must be a non-empty list')
+  else if (Array.isArray(rawRoutes)) {
     rawRoutes.forEach((r: unknown, i) => {
       const at = `routes[${i}]`
       if (!isObj(r)) return void problems.push(`${at} must be a mapping`)
@@ -302,10 +314,10 @@ export function parseRouting(doc: unknown, env: Env, defaults: RouteDefaults, wh
     dashboard = typeof doc.dashboardUrl === 'string' ? checkUrl(doc.dashboardUrl, 'dashboardUrl', problems) : (problems.push('dashboardUrl must be a URL'), undefined)
   }
   if (problems.length > 0) throw new RoutesError(problems, where)
-  return { sinks, routes, dashboardUrl: dashboard }
+  return { sinks, routes, dashboardUrl: dashboard, defaults: base }
 }
 
-export function loadRoutesFile(path: string, env: Env, defaults: RouteDefaults, dashboardUrl: URL | undefined): Routing {
+export function loadRoutesFile(path: string, env: Env, defaults: RouteDefaults, dashboardUrl: URL | undefined): ParsedRouting {
   let doc: unknown
   try {
     // yaml costs ~90 ms of start-up to import and only a routes file needs it (the ALERT_* variables do not);

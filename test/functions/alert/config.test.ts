@@ -1,5 +1,7 @@
 // loadConfig: shortcuts, routes file, defaults, and errors that name the variable but never the secret.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
 import { loadConfig } from '../../../functions/alert/config.js'
 import { ConfigError } from '../../../shared/config.js'
 import { WEBHOOK_SECRET } from './fixtures.js'
@@ -94,5 +96,33 @@ unexpected: 1
   t.notMatch(msg, /INLINESECRET/)
   t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/broken.yaml` })), /ALERT_ROUTES_FILE/)
   t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/missing.yaml` })), /ALERT_ROUTES_FILE/)
+  t.end()
+})
+
+void t.test('a routes file that routes nothing (the shipped ConfigMap) leaves the shortcuts, else the console, in force', (t) => {
+  const configMap = parse(readFileSync(new URL('../../../knative/base/config/alert-routes.yaml', import.meta.url), 'utf8')) as { data: Record<string, string> }
+  const shipped = configMap.data['routes.yaml'] ?? ''
+  t.match(shipped, /routes: \[\]/, 'the shipped placeholder, as the pod sees it')
+  const dir = t.testdir({
+    'shipped.yaml': shipped,
+    'empty.yaml': '',
+    'comments.yaml': '# nothing yet\n',
+    'defaults-only.yaml': 'defaults: { groupWindow: 1m, sendResolved: true }\ndashboardUrl: https://reflex.example.com/\nsinks: []\nroutes: []\n',
+    'sinks-only.yaml': 'sinks:\n  - { name: team, type: slack, urlFromEnv: TEAM_URL }\n',
+    'routes-only.yaml': 'routes:\n  - { sinks: [team] }\n',
+  })
+  const slack = 'https://hooks.slack.com/services/T0/B0/secret'
+  for (const file of ['shipped.yaml', 'empty.yaml', 'comments.yaml']) {
+    const withSlack = loadConfig({ ALERT_ROUTES_FILE: `${dir}/${file}`, ALERT_SLACK_WEBHOOK_URL: slack })
+    t.same([...withSlack.routing.sinks.keys()], ['slack'], `${file}: the Secret's shortcut is used`)
+    t.same(withSlack.routing.routes.map((r) => r.sinks), [['slack']])
+    t.same([...loadConfig({ ALERT_ROUTES_FILE: `${dir}/${file}` }).routing.sinks.keys()], ['console'], `${file}: no shortcut → the console`)
+  }
+  const d = loadConfig({ ALERT_ROUTES_FILE: `${dir}/defaults-only.yaml`, ALERT_TEAMS_WEBHOOK_URL: 'https://example.webhook.office.com/x' })
+  t.same([...d.routing.sinks.keys()], ['teams'])
+  t.match(d.routing.routes[0], { groupWindowMs: 60_000, repeatIntervalMs: 1_800_000, sendResolved: true }, "the file's defaults apply to the shortcut route")
+  t.equal(d.routing.dashboardUrl?.toString(), 'https://reflex.example.com/')
+  t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/sinks-only.yaml`, TEAM_URL: slack })), /routes must be a non-empty list/, 'sinks that nothing routes to are a mistake')
+  t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/routes-only.yaml` })), /sinks must be a non-empty list/)
   t.end()
 })
