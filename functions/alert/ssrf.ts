@@ -35,7 +35,9 @@ const BLOCKED_V4: readonly [string, number][] = [
 const BLOCKED_V6: readonly [string, number][] = [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
-  ['64:ff9b::', 96], // NAT64 (embeds IPv4: checked through the embedded address too)
+  ['64:ff9b::', 96], // NAT64, refused whole: the translator sits on the operator's network
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): translated to whatever the operator's network holds
+  ['2001::', 32], // Teredo: tunnels to an IPv4 host, obfuscated
   ['100::', 64], // discard
   ['2001:db8::', 32], // documentation
   ['fc00::', 7], // unique local
@@ -48,17 +50,43 @@ const blocked = new BlockList()
 for (const [a, p] of BLOCKED_V4) blocked.addSubnet(a, p, 'ipv4')
 for (const [a, p] of BLOCKED_V6) blocked.addSubnet(a, p, 'ipv6')
 
-/** The IPv4 address an IPv6 address embeds (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible, NAT64), if any. */
-export function embeddedIpv4(address: string): string | undefined {
-  const lower = address.toLowerCase()
-  const dotted = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower)
-  if (dotted?.[1] !== undefined) return dotted[1]
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower)
-  if (hex?.[1] !== undefined && hex[2] !== undefined) {
-    const hi = parseInt(hex[1], 16)
-    const lo = parseInt(hex[2], 16)
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
+/** The 16 bytes of an IPv6 address (as isIP accepts it, with or without a trailing dotted quad). */
+function ipv6Bytes(address: string): number[] | undefined {
+  let text = address.toLowerCase()
+  const zone = text.indexOf('%')
+  if (zone >= 0) text = text.slice(0, zone)
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text)
+  if (quad !== null) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number]
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
   }
+  const halves = text.split('::')
+  if (halves.length > 2) return undefined
+  const words = (h: string | undefined): string[] => (h === undefined || h === '' ? [] : h.split(':'))
+  const head = words(halves[0])
+  const tail = words(halves[1])
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0
+  if (fill < 0) return undefined
+  const all = [...head, ...Array<string>(fill).fill('0'), ...tail]
+  if (all.length !== 8 || !all.every((w) => /^[0-9a-f]{1,4}$/.test(w))) return undefined
+  return all.flatMap((w) => [parseInt(w, 16) >> 8, parseInt(w, 16) & 255])
+}
+
+const startsWith = (bytes: readonly number[], prefix: readonly number[]): boolean => prefix.every((b, i) => bytes[i] === b)
+
+/**
+ * The IPv4 address an IPv6 address carries, judged as that IPv4 address: IPv4-mapped (::ffff:0:0/96),
+ * IPv4-compatible (::/96, deprecated), NAT64 (64:ff9b::/96) and 6to4 (2002::/16, the address in bits
+ * 16–47). Whatever the text form (`::7f00:1` is `[::127.0.0.1]` as a URL writes it).
+ */
+export function embeddedIpv4(address: string): string | undefined {
+  const b = ipv6Bytes(address)
+  if (b === undefined) return undefined
+  const at = (i: number): string => b.slice(i, i + 4).join('.')
+  if (startsWith(b, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255])) return at(12)
+  if (startsWith(b, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])) return at(12)
+  if (startsWith(b, [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0])) return at(12)
+  if (startsWith(b, [0x20, 0x02])) return at(2)
   return undefined
 }
 

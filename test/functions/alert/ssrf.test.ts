@@ -13,6 +13,28 @@ void t.test('special-purpose addresses are blocked, public ones are not', (t) =>
   t.end()
 })
 
+void t.test('every IPv6 form that carries an IPv4 address is judged by that address, whatever its text form', (t) => {
+  const blockedForms = {
+    '::7f00:1': 'IPv4-compatible loopback, as new URL() writes [::127.0.0.1]',
+    '::127.0.0.1': 'IPv4-compatible, dotted',
+    '0:0:0:0:0:ffff:7f00:1': 'IPv4-mapped, written out',
+    '::FFFF:A9FE:A9FE': 'IPv4-mapped metadata address, upper case',
+    '64:ff9b::a00:1': 'NAT64, hex',
+    '64:ff9b:1::a00:1': 'local-use NAT64 (RFC 8215)',
+    '2002:7f00:1::1': '6to4 of 127.0.0.1',
+    '2002:a9fe:a9fe::': '6to4 of the metadata address',
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2': 'Teredo',
+  }
+  for (const [a, what] of Object.entries(blockedForms)) t.ok(isBlockedAddress(a), `${a} blocked (${what})`)
+  t.equal(embeddedIpv4('::7f00:1'), '127.0.0.1')
+  t.equal(embeddedIpv4('2002:c000:204::1'), '192.0.2.4')
+  t.equal(embeddedIpv4('fe80::1%eth0'), undefined)
+  t.equal(new URL('http://[::127.0.0.1]/').hostname, '[::7f00:1]', 'the form a URL gives the guard')
+  for (const a of ['2002:808:808::1', '::ffff:808:808']) t.notOk(isBlockedAddress(a), `${a} allowed (carries 8.8.8.8)`)
+  t.ok(isBlockedAddress('64:ff9b::808:808'), 'NAT64 is refused whole: the translator is on the operator network')
+  t.end()
+})
+
 void t.test('ALERT_ALLOW_HOSTS: hosts, addresses and CIDRs; bad entries are reported', (t) => {
   const { allow, problems } = parseAllowList('127.0.0.1, hooks.internal.example, 10.20.0.0/16, [::1], fd00::/8')
   t.same(problems, [])
