@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type { Env } from '../../shared/config.js'
-import type { AlertSubject } from './subject.js'
+import { CATEGORIES } from '../../shared/contracts.js'
+import type { AlertSeverity, AlertSubject, SubjectKind } from './subject.js'
 
 export const SINK_TYPES = ['slack', 'webhook', 'pagerduty', 'teams', 'console'] as const
 export type SinkType = (typeof SINK_TYPES)[number]
@@ -191,6 +192,10 @@ function parseRate(v: unknown, where: string, problems: string[]): RateLimit | n
   return { perSecond: v.perSecond, burst }
 }
 
+/** What a subject can carry (subject.ts): alert never sees an info event. */
+const ALERT_SEVERITIES: readonly AlertSeverity[] = ['critical', 'warning']
+const SUBJECT_KINDS: readonly SubjectKind[] = ['problem', 'escalation']
+
 function parseMatch(v: unknown, where: string, problems: string[]): RouteMatch {
   const m = v === undefined ? {} : v
   if (!isObj(m)) {
@@ -200,8 +205,11 @@ function parseMatch(v: unknown, where: string, problems: string[]): RouteMatch {
   for (const key of Object.keys(m)) {
     if (!['severity', 'category', 'kind', 'namespaces'].includes(key)) problems.push(`${where}.match.${key} is not a known matcher`)
   }
-  const set = (k: string): ReadonlySet<string> | null => {
+  const set = (k: string, known?: readonly string[]): ReadonlySet<string> | null => {
     const list = stringList(m[k], `${where}.match.${k}`, problems)
+    // Each matcher but namespaces has a closed set of values: a typo would silently match nothing.
+    const unknown = known === undefined ? [] : (list ?? []).filter((x) => !known.includes(x))
+    if (unknown.length > 0) problems.push(`${where}.match.${k}: ${unknown.map((x) => `'${x}'`).join(', ')} is not one of ${known?.join(', ') ?? ''}`)
     return list === null ? null : new Set(list)
   }
   let include: RegExp[] | null = null
@@ -214,7 +222,13 @@ function parseMatch(v: unknown, where: string, problems: string[]): RouteMatch {
       exclude = stringList(ns.exclude, `${where}.match.namespaces.exclude`, problems)?.map(globToRegExp) ?? []
     }
   }
-  return { severity: set('severity'), category: set('category'), kind: set('kind'), namespaceInclude: include, namespaceExclude: exclude }
+  return {
+    severity: set('severity', ALERT_SEVERITIES),
+    category: set('category', [...CATEGORIES, 'escalation']),
+    kind: set('kind', SUBJECT_KINDS),
+    namespaceInclude: include,
+    namespaceExclude: exclude,
+  }
 }
 
 function parseTemplate(v: unknown, where: string, problems: string[]): Template {

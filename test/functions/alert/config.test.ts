@@ -126,3 +126,16 @@ void t.test('a routes file that routes nothing (the shipped ConfigMap) leaves th
   t.match(errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/routes-only.yaml` })), /sinks must be a non-empty list/)
   t.end()
 })
+
+void t.test('route matchers with a closed set of values refuse a value outside it (a typo would match nothing)', (t) => {
+  const dir = t.testdir({
+    'typos.yaml': 'sinks: [{ name: log, type: console }]\nroutes:\n  - { sinks: [log], match: { severity: [Critical, info], category: [crashloop, crashlop], kind: [problems] } }\n',
+    'ok.yaml': 'sinks: [{ name: log, type: console }]\nroutes:\n  - { sinks: [log], match: { severity: [critical, warning], category: [oom, escalation], kind: [problem, escalation] } }\n',
+  })
+  const msg = errorOf(() => loadConfig({ ALERT_ROUTES_FILE: `${dir}/typos.yaml` }))
+  t.match(msg, /routes\[0\]\.match\.severity: 'Critical', 'info' is not one of critical, warning/)
+  t.match(msg, /routes\[0\]\.match\.category: 'crashlop' is not one of .*crashloop.*escalation/)
+  t.match(msg, /routes\[0\]\.match\.kind: 'problems' is not one of problem, escalation/)
+  t.same([...(loadConfig({ ALERT_ROUTES_FILE: `${dir}/ok.yaml` }).routing.routes[0]?.match.category ?? [])], ['oom', 'escalation'])
+  t.end()
+})
