@@ -231,7 +231,6 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const waitRaw = io.env.DEV_DATABASE_WAIT_SECONDS ?? '60'
   const waitSeconds = /^\d+$/.test(waitRaw) ? Number(waitRaw) : Number.NaN
   if (!Number.isSafeInteger(waitSeconds)) return fail(`DEV_DATABASE_WAIT_SECONDS must be a whole number of seconds, got '${waitRaw}'`)
-  const waitUntil = Date.now() + waitSeconds * 1000
   for (const name of FUNCTION_NAMES) {
     if (!referenced.has(serviceName(name))) continue
     try {
@@ -250,6 +249,9 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   // not discovered event by event.
   const readiness = (): Promise<boolean[]> => Promise.all(functions.map(async ({ fn }) => (fn.ready === undefined ? true : fn.ready().catch(() => false))))
   if ((io.env.DATABASE_URL ?? '') !== '') {
+    // Counted from the first attempt, not from the start: loading the functions is not waiting for the
+    // database (on a loaded machine it took the whole of a short wait, and dev gave up without a retry).
+    const waitUntil = Date.now() + waitSeconds * 1000
     for (let attempt = 1; ; attempt++) {
       const states = await readiness()
       if (states.every(Boolean)) break
