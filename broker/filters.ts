@@ -103,15 +103,17 @@ export function lookupAttribute(event: CloudEventRecord, name: string): { found:
 /**
  * Legacy `spec.filter.attributes` (attributes/filter.go): every listed attribute must be
  * present and equal; the value "" (TriggerAnyFilter) means "present with a non-empty value".
- * Values compare as Go interfaces: a non-string event value never equals a string.
+ * Values compare as strings: Knative's filter receives the event from the channel in binary mode,
+ * where every extension is a header string, so a JSON number 3 or boolean true arrives as "3"/"true".
  */
 function attributesFilter(attributes: Readonly<Record<string, string>>): Filter {
   const entries = Object.entries(attributes)
   return (event) => {
     for (const [name, expected] of entries) {
       const attribute = lookupAttribute(event, name)
-      if (!attribute.found || (expected === '' && attribute.value === '')) return 'fail'
-      if (expected !== '' && attribute.value !== expected) return 'fail'
+      if (!attribute.found) return 'fail'
+      const actual = stringify(attribute.value)
+      if (expected === '' ? actual === '' : actual !== expected) return 'fail'
     }
     return 'pass'
   }

@@ -83,9 +83,12 @@ void t.test('legacy filter.attributes', (t) => {
       want: 'pass',
     },
     { name: 'data is not an attribute', spec: { filter: { attributes: { data: '' } } }, event: classified, want: 'fail' },
-    // Go compares interface values: an int extension never equals the string "3".
-    { name: 'non-string extension never equals', spec: { filter: { attributes: { count: '3' } } }, event: { ...bare, count: 3 }, want: 'fail' },
+    // Knative's filter sees extensions as the binary-mode headers the channel sent: strings.
+    { name: 'a number extension equals its string form', spec: { filter: { attributes: { count: '3' } } }, event: { ...bare, count: 3 }, want: 'pass' },
+    { name: 'a boolean extension equals its string form', spec: { filter: { attributes: { flag: 'true' } } }, event: { ...bare, flag: true }, want: 'pass' },
+    { name: 'a number extension still has to be equal', spec: { filter: { attributes: { count: '4' } } }, event: { ...bare, count: 3 }, want: 'fail' },
     { name: 'non-string extension is present', spec: { filter: { attributes: { count: '' } } }, event: { ...bare, count: 3 }, want: 'pass' },
+    { name: 'false and 0 are non-empty values', spec: { filter: { attributes: { flag: '', count: '' } } }, event: { ...bare, flag: false, count: 0 }, want: 'pass' },
     { name: 'values are case-sensitive', spec: { filter: { attributes: { severity: 'Critical' } } }, event: classified, want: 'fail' },
   ])
   t.end()
