@@ -92,8 +92,10 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 
 /**
  * The retry policy for a delivery spec. As in Knative, backoff applies only when both policy and delay
- * are set (otherwise retries are immediate); a 429/503 Retry-After wins when longer than the backoff,
- * capped by retryAfterMax when given.
+ * are set (otherwise retries are immediate). A 429/503 Retry-After counts only when retryAfterMax is
+ * set (the alpha feature delivery-retryafter is opt-in: generateBackoffFn ignores the header while
+ * RetryAfterMaxDuration is nil, and PT0S ignores it too); it then wins when longer than the backoff,
+ * capped at retryAfterMax.
  */
 export function retryPolicy(spec: DeliverySpec | undefined, now: () => number = Date.now): RetryPolicy {
   const retries = spec?.retry ?? 0
@@ -108,9 +110,8 @@ export function retryPolicy(spec: DeliverySpec | undefined, now: () => number = 
       let backoff = 0
       if (delay !== undefined && policy === 'exponential') backoff = delay * 2 ** attempt
       else if (delay !== undefined && policy === 'linear') backoff = delay * attempt
-      if (failure.status === 429 || failure.status === 503) {
-        let after = parseRetryAfter(failure.retryAfter, now()) ?? 0
-        if (retryAfterMax !== undefined) after = Math.min(after, retryAfterMax)
+      if (retryAfterMax !== undefined && (failure.status === 429 || failure.status === 503)) {
+        const after = Math.min(parseRetryAfter(failure.retryAfter, now()) ?? 0, retryAfterMax)
         if (after > backoff) return after
       }
       return backoff

@@ -63,18 +63,31 @@ void t.test('a subscriber that fails twice then accepts: retried with linear bac
   t.equal(reports[0]?.attempts, 3)
 })
 
-void t.test('429 with Retry-After waits at least that long; 400 is final and dead-lettered at once', async (t) => {
+void t.test('429 with Retry-After: ignored without retryAfterMax, else waited for up to it; 400 is final and dead-lettered at once', async (t) => {
+  const refused = new Set<string>()
   const { broker, sub, dls, clock } = await setup(
     t,
     '',
     (u) => ({
       a: triggerYaml('a', u.sub, typeFilter('x.test'), `    retry: 4\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n    deadLetterSink:\n      uri: ${u.dls}`),
+      b: triggerYaml('b', u.sub, typeFilter('x.capped'), `    retry: 4\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n    retryAfterMax: PT5S`),
     }),
-    (e, n) => (e.id === 'slow' ? (n === 0 ? { status: 429, headers: { 'retry-after': '7' } } : { status: 202 }) : { status: 400, body: '{"code":"EVENT_INVALID"}' }),
+    (e) => {
+      if (e.id === 'bad') return { status: 400, body: '{"code":"EVENT_INVALID"}' }
+      if (refused.has(e.id)) return { status: 202 }
+      refused.add(e.id)
+      return { status: 429, headers: { 'retry-after': e.id === 'short' ? '2' : '7' } }
+    },
   )
   await broker.accept(event('slow', 'x.test'))
   await broker.idle()
-  t.same(clock.sleeps, [7000], 'Retry-After (7 s) beats the backoff (0.1 s)')
+  t.same(clock.sleeps.splice(0), [100], 'no retryAfterMax: the backoff (0.1 s), not the Retry-After (7 s), as Knative while delivery-retryafter is off')
+  await broker.accept(event('long', 'x.capped'))
+  await broker.idle()
+  t.same(clock.sleeps.splice(0), [5000], 'Retry-After (7 s) capped at retryAfterMax (5 s)')
+  await broker.accept(event('short', 'x.capped'))
+  await broker.idle()
+  t.same(clock.sleeps.splice(0), [2000], 'Retry-After (2 s) beats the backoff (0.1 s)')
   await broker.accept(event('bad', 'x.test'))
   await broker.idle()
   t.equal(sub.received.filter((r) => r.event.id === 'bad').length, 1, '400 is not retried')

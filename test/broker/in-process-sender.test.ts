@@ -94,7 +94,7 @@ void t.test('through the broker: retries with Retry-After, replies re-enter, dea
   t.teardown(() => dls.close())
   const dir = t.testdir({})
   const files = await writeManifests(dir, brokerYaml(), {
-    a: triggerYaml('a', `${host.url}/fn`, '  filter:\n    attributes:\n      type: x.ping', `    retry: 2\n    deadLetterSink:\n      uri: ${dls.url}/dead`),
+    a: triggerYaml('a', `${host.url}/fn`, '  filter:\n    attributes:\n      type: x.ping', `    retry: 2\n    retryAfterMax: PT10S\n    deadLetterSink:\n      uri: ${dls.url}/dead`),
     b: triggerYaml('b', `${host.url}/fn`, '  filter:\n    attributes:\n      type: x.pong'),
   })
   const clock = recordingClock()
@@ -110,7 +110,7 @@ void t.test('through the broker: retries with Retry-After, replies re-enter, dea
   t.teardown(() => broker.close())
   await broker.accept(event('e1', 'x.ping'))
   await broker.idle()
-  t.same(clock.sleeps, [2000], 'Retry-After of the 503 honoured')
+  t.same(clock.sleeps, [2000], 'Retry-After of the 503 honoured (the trigger sets retryAfterMax)')
   const ping = reports.find((r) => r.trigger === 'a')
   t.equal(ping?.outcome, 'reply')
   t.equal(ping?.attempts, 2)
