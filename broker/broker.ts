@@ -83,11 +83,59 @@ interface Subscription {
   readonly deadLetterUrl: string | undefined
 }
 
+/** Where a delivery goes once its subscriber failed for good. */
+interface DeadLetter {
+  readonly url: string
+  /** The event with the knativeerror* extensions. */
+  readonly event: CloudEventV1
+  /** The subscriber's last status and its number of attempts, for the report. */
+  readonly status: number
+  readonly attempts: number
+}
+
 interface Job {
   readonly seq: number
   readonly event: CloudEventV1
   readonly sub: Subscription
   readonly origin: number | undefined
+  /** Attempts made so far at the current destination: the subscriber, then its dead-letter sink. */
+  attempts: number
+  /** Set once the subscriber failed for good: the job then goes to the dead-letter sink. */
+  deadLetter?: DeadLetter
+}
+
+/** One HTTP attempt as the retry logic sees it; status 0 is a network error or timeout. */
+interface Attempt {
+  readonly status: number
+  readonly body: Buffer
+  readonly retryAfter: string | undefined
+  readonly reply?: CloudEventV1
+}
+
+/** A FIFO that drops its consumed head in batches rather than shifting the array on every take. */
+class JobQueue {
+  private items: Job[] = []
+  private head = 0
+
+  push(job: Job): void {
+    this.items.push(job)
+  }
+
+  shift(): Job | undefined {
+    const job = this.items[this.head]
+    if (job === undefined) return undefined
+    this.head++
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head)
+      this.head = 0
+    }
+    return job
+  }
+
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
 }
 
 interface Live {
@@ -115,10 +163,13 @@ function ttlOf(event: CloudEventV1): number | undefined {
 
 export class LocalBroker {
   private readonly subs: Subscription[]
-  private readonly queue: Job[] = []
-  private queueHead = 0
+  private readonly queue = new JobQueue()
+  /** Retries whose backoff is over: taken before new work, as they were accepted earlier. */
+  private readonly due = new JobQueue()
   private readonly live = new Map<number, Live>()
   private inFlight = 0
+  /** Deliveries waiting out a retry backoff; they hold no delivery slot. */
+  private waiting = 0
   private readonly idleWaiters: (() => void)[] = []
   private readonly spaceWaiters: (() => void)[] = []
   private closing = false
@@ -139,7 +190,7 @@ export class LocalBroker {
     this.maxQueued = options.maxQueued ?? 10_000
     this.sender = options.sender ?? httpSender(this.concurrency)
     this.registry = options.registry ?? new Registry()
-    this.metrics = brokerMetrics(this.registry, () => this.log.depth, () => this.inFlight)
+    this.metrics = brokerMetrics(this.registry, () => this.log.depth, () => this.inFlight + this.waiting)
     this.subs = []
     for (const t of options.triggers) {
       if (t.broker !== options.broker.name) continue
@@ -223,8 +274,8 @@ export class LocalBroker {
   async close(graceMs = 5000): Promise<void> {
     this.closing = true
     for (const w of this.spaceWaiters.splice(0)) w()
-    this.queue.length = 0
-    this.queueHead = 0
+    this.queue.clear()
+    this.due.clear()
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -256,7 +307,7 @@ export class LocalBroker {
       return
     }
     this.live.set(p.seq, { event: p.event, remaining: subs.length })
-    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub, origin })
+    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub, origin, attempts: 0 })
   }
 
   private safeMatch(sub: Subscription, event: CloudEventV1): boolean {
@@ -269,23 +320,41 @@ export class LocalBroker {
   }
 
   private pump(): void {
-    while (this.inFlight < this.concurrency && this.queueHead < this.queue.length && !this.closing) {
-      const job = this.queue[this.queueHead++]
+    while (this.inFlight < this.concurrency && !this.closing) {
+      const job = this.due.shift() ?? this.queue.shift()
       if (job === undefined) break
       this.inFlight++
       this.deliver(job).then(
-        () => this.finish(job),
+        (settled) => (settled ? this.finish(job) : this.release()),
         (err: unknown) => {
           if (!(err instanceof Abandoned)) this.options.log.error({ err, trigger: job.sub.name }, 'delivery crashed')
           this.finish(job)
         },
       )
     }
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead)
-      this.queueHead = 0
-    }
     this.checkIdle()
+  }
+
+  /** A delivery gave its slot back to wait for a retry; it is not done, so nothing is recorded. */
+  private release(): void {
+    this.inFlight--
+    this.pump()
+  }
+
+  /**
+   * Waits out a retry's backoff without a delivery slot: Knative dispatches each subscription on its own,
+   * so one subscriber's retries never delay another's deliveries. The event stays unfinished in the queue
+   * meanwhile, so a restart delivers it again.
+   */
+  private retryLater(job: Job, ms: number): void {
+    this.waiting++
+    const requeue = (): void => {
+      this.waiting--
+      if (this.closing) return
+      this.due.push(job)
+      this.pump()
+    }
+    this.clock.sleep(ms).then(requeue, requeue)
   }
 
   private finish(job: Job): void {
@@ -309,15 +378,14 @@ export class LocalBroker {
     if ((this.log.depth === 0 || this.closing) && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w()
   }
 
-  /** filter_handler + the channel dispatcher: send, retry, then reply or dead-letter. */
-  private async deliver(job: Job): Promise<void> {
+  /**
+   * filter_handler + the channel dispatcher: send, then reply or dead-letter, one attempt after another
+   * until the delivery is settled (true) or must wait for a retry's backoff (false, see retryLater).
+   */
+  private async deliver(job: Job): Promise<boolean> {
     const { sub, event } = job
     const ttl = ttlOf(event) ?? DEFAULT_TTL
-    // The filter removes the Broker's TTL before the subscriber sees the event (filter_handler.go).
-    const outgoing: CloudEventV1 = { ...event }
-    delete outgoing.knativebrokerttl
-    const result = await this.sendWithRetries(sub.name, sub.url, outgoing, sub.retry, { prefer: 'reply' }, true)
-    const report = (outcome: DeliveryOutcome, reply?: CloudEventV1): void => {
+    const report = (outcome: DeliveryOutcome, status: number, attempts: number, reply?: CloudEventV1): void => {
       this.metrics.deliveries.inc({ trigger: sub.name, outcome })
       const arrival = typeof event.knativearrivaltime === 'string' ? Date.parse(event.knativearrivaltime) : NaN
       if (!Number.isNaN(arrival)) this.metrics.lag.observe({ trigger: sub.name }, Math.max(0, this.clock.now() - arrival) / 1000)
@@ -325,104 +393,115 @@ export class LocalBroker {
         trigger: sub.name,
         event,
         outcome,
-        status: result.status,
-        attempts: result.attempts,
+        status,
+        attempts,
         ...(reply === undefined ? {} : { reply }),
         ...(job.origin === undefined ? {} : { origin: job.origin }),
       })
     }
-    if (this.closing) throw new Abandoned()
-    if (result.ok) {
-      if (result.reply === undefined) {
-        report('ack')
-        return
-      }
-      // The filter reattaches the same TTL to the reply; the ingress then takes one hop off it.
-      const back = this.ingress({ ...result.reply, knativebrokerttl: ttl })
-      if (back === undefined) {
-        this.metrics.dropped.inc({ reason: 'ttl' })
-        this.options.log.warn({ trigger: sub.name, type: result.reply.type, id: result.reply.id }, 'reply dropped: knativebrokerttl exhausted (event loop?)')
-        this.options.observer?.dropped?.(result.reply, 'ttl')
+    for (;;) {
+      const dead = job.deadLetter
+      let answer: Attempt
+      if (dead === undefined) {
+        // The filter removes the Broker's TTL before the subscriber sees the event (filter_handler.go).
+        const outgoing: CloudEventV1 = { ...event }
+        delete outgoing.knativebrokerttl
+        answer = await this.attempt(sub.name, sub.url, outgoing, sub.retry.timeoutMs, { prefer: 'reply' }, true)
       } else {
-        const { seq } = this.log.append(back)
-        this.metrics.accepted.inc({ origin: 'reply' })
-        this.options.observer?.accepted?.(back, 'reply')
-        this.schedule({ seq, event: back, delivered: new Set() }, job.origin)
+        answer = await this.attempt(sub.name, dead.url, dead.event, sub.retry.timeoutMs, {}, false)
       }
-      report('reply', result.reply)
-      return
-    }
-    if (sub.deadLetterUrl === undefined) {
-      this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: result.status }, 'delivery failed and the trigger has no dead-letter sink: event dropped')
-      report('failed')
-      return
-    }
-    // dispatchExecutionInfoTransformers: where it failed, the last status, and the answer body (base64,
-    // cut to 1024 characters).
-    const dead: CloudEventV1 = {
-      ...event,
-      knativeerrordest: sub.url,
-      knativeerrorcode: result.status,
-      knativeerrordata: result.body.toString('base64').slice(0, ERROR_DATA_MAX_LENGTH),
-    }
-    if (dead.knativeerrordata === '') delete dead.knativeerrordata
-    const dl = await this.sendWithRetries(sub.name, sub.deadLetterUrl, dead, sub.retry, {}, false)
-    if (this.closing) throw new Abandoned()
-    if (dl.ok) {
-      this.options.log.warn({ trigger: sub.name, id: event.id, type: event.type, status: result.status }, 'delivery failed: event sent to the dead-letter sink')
-      report('dead-lettered')
-    } else {
-      this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: result.status, deadLetterStatus: dl.status }, 'delivery and dead-lettering both failed: event dropped')
-      report('failed')
+      if (this.closing) throw new Abandoned()
+      job.attempts++
+      const { status } = answer
+      if (status >= 200 && status < 300) {
+        if (dead !== undefined) {
+          this.options.log.warn({ trigger: sub.name, id: event.id, type: event.type, status: dead.status }, 'delivery failed: event sent to the dead-letter sink')
+          report('dead-lettered', dead.status, dead.attempts)
+          return true
+        }
+        if (answer.reply === undefined) {
+          report('ack', status, job.attempts)
+          return true
+        }
+        // The filter reattaches the same TTL to the reply; the ingress then takes one hop off it.
+        const back = this.ingress({ ...answer.reply, knativebrokerttl: ttl })
+        if (back === undefined) {
+          this.metrics.dropped.inc({ reason: 'ttl' })
+          this.options.log.warn({ trigger: sub.name, type: answer.reply.type, id: answer.reply.id }, 'reply dropped: knativebrokerttl exhausted (event loop?)')
+          this.options.observer?.dropped?.(answer.reply, 'ttl')
+        } else {
+          const { seq } = this.log.append(back)
+          this.metrics.accepted.inc({ origin: 'reply' })
+          this.options.observer?.accepted?.(back, 'reply')
+          this.schedule({ seq, event: back, delivered: new Set() }, job.origin)
+        }
+        report('reply', status, job.attempts, answer.reply)
+        return true
+      }
+      if (isRetryable(status) && job.attempts <= sub.retry.retries) {
+        // go-retryablehttp counts retries from 0: the wait before retry n is backoff(n).
+        this.retryLater(job, sub.retry.backoffMs(job.attempts - 1, { status, retryAfter: answer.retryAfter }))
+        return false
+      }
+      // A network error is recorded as 500, as executeRequest does.
+      const final = status === 0 ? 500 : status
+      if (dead !== undefined) {
+        this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: dead.status, deadLetterStatus: final }, 'delivery and dead-lettering both failed: event dropped')
+        report('failed', dead.status, dead.attempts)
+        return true
+      }
+      if (sub.deadLetterUrl === undefined) {
+        this.options.log.error({ trigger: sub.name, id: event.id, type: event.type, status: final }, 'delivery failed and the trigger has no dead-letter sink: event dropped')
+        report('failed', final, job.attempts)
+        return true
+      }
+      // dispatchExecutionInfoTransformers: where it failed, the last status, and the answer body (base64,
+      // cut to 1024 characters).
+      const deadEvent: CloudEventV1 = {
+        ...event,
+        knativeerrordest: sub.url,
+        knativeerrorcode: final,
+        knativeerrordata: answer.body.toString('base64').slice(0, ERROR_DATA_MAX_LENGTH),
+      }
+      if (deadEvent.knativeerrordata === '') delete deadEvent.knativeerrordata
+      job.deadLetter = { url: sub.deadLetterUrl, event: deadEvent, status: final, attempts: job.attempts }
+      job.attempts = 0
     }
   }
 
-  private async sendWithRetries(
+  /** One HTTP attempt; an answer that should carry a reply and carries something else counts as 502. */
+  private async attempt(
     trigger: string,
     url: string,
     event: CloudEventV1,
-    policy: RetryPolicy,
+    timeoutMs: number | undefined,
     headers: Record<string, string>,
     expectReply: boolean,
-  ): Promise<{ ok: boolean; status: number; body: Buffer; attempts: number; reply?: CloudEventV1 }> {
-    let attempt = 0
-    for (;;) {
-      const started = performance.now()
-      let status: number
-      let body: Buffer
-      let retryAfter: string | undefined
+  ): Promise<Attempt> {
+    const started = performance.now()
+    let result: Attempt
+    try {
+      const answer = await this.sender.send(url, event, headers, timeoutMs)
+      let status = answer.status
       let reply: CloudEventV1 | undefined
-      try {
-        const answer = await this.sender.send(url, event, headers, policy.timeoutMs)
-        status = answer.status
-        body = answer.body
-        retryAfter = header(answer, 'retry-after')
-        if (status >= 200 && status < 300 && expectReply) {
-          if (carriesEvent(answer)) {
-            try {
-              reply = parseHttpEvent(answer.headers, answer.body)
-            } catch {
-              status = 502 // malformed event in the answer: the filter answers 502 Bad Gateway
-            }
-          } else if (answer.body.length > 0) {
-            status = 502 // "a non-empty response not recognized as CloudEvent"
+      if (status >= 200 && status < 300 && expectReply) {
+        if (carriesEvent(answer)) {
+          try {
+            reply = parseHttpEvent(answer.headers, answer.body)
+          } catch {
+            status = 502 // malformed event in the answer: the filter answers 502 Bad Gateway
           }
+        } else if (answer.body.length > 0) {
+          status = 502 // "a non-empty response not recognized as CloudEvent"
         }
-      } catch (err) {
-        if (!(err instanceof NetworkError)) throw err
-        status = 0
-        body = Buffer.from(`dispatch error: ${err.message}`)
       }
-      this.metrics.attempts.inc({ trigger, status: String(status) })
-      this.metrics.attemptDuration.observe({ trigger }, (performance.now() - started) / 1000)
-      if (status >= 200 && status < 300) return { ok: true, status, body, attempts: attempt + 1, ...(reply === undefined ? {} : { reply }) }
-      if (this.closing) throw new Abandoned()
-      if (!isRetryable(status) || attempt >= policy.retries) {
-        // A network error reaches the dead-letter sink as 500, as executeRequest records it.
-        return { ok: false, status: status === 0 ? 500 : status, body, attempts: attempt + 1 }
-      }
-      await this.clock.sleep(policy.backoffMs(attempt, { status, retryAfter }))
-      attempt++
+      result = { status, body: answer.body, retryAfter: header(answer, 'retry-after'), ...(reply === undefined ? {} : { reply }) }
+    } catch (err) {
+      if (!(err instanceof NetworkError)) throw err
+      result = { status: 0, body: Buffer.from(`dispatch error: ${err.message}`), retryAfter: undefined }
     }
+    this.metrics.attempts.inc({ trigger, status: String(result.status) })
+    this.metrics.attemptDuration.observe({ trigger }, (performance.now() - started) / 1000)
+    return result
   }
 }

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { DeliveryReport, LocalBroker } from '../../broker/broker.js'
-import { brokerYaml, event, recordingClock, startManifestBroker, startReceiver, type TestReceiver, triggerYaml, writeManifests } from './helpers.js'
+import { brokerYaml, event, heldClock, recordingClock, startManifestBroker, startReceiver, type TestReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
 
 const typeFilter = (type: string): string => `  filter:\n    attributes:\n      type: ${type}`
 
@@ -45,6 +45,39 @@ void t.test('exponential backoff, then the dead-letter sink with the knativeerro
   t.equal(dead?.event.knativeerrordata, Buffer.from('boom').toString('base64'))
   t.equal(dead?.headers['ce-knativeerrorcode'], '500', 'binary mode to the sink')
   t.equal(reports[0]?.outcome, 'dead-lettered')
+})
+
+void t.test('a trigger waiting out its retry backoff holds no delivery slot: the other triggers keep receiving', async (t) => {
+  const failing = await startReceiver(() => ({ status: 503 }))
+  const healthy = await startReceiver(() => ({ status: 202 }))
+  t.teardown(() => failing.close())
+  t.teardown(() => healthy.close())
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(), {
+    a: triggerYaml('a', failing.url, typeFilter('x.test'), `    retry: 3\n    backoffPolicy: exponential\n    backoffDelay: PT1S`),
+    b: triggerYaml('b', healthy.url, typeFilter('x.test')),
+  })
+  const clock = heldClock()
+  const reports: DeliveryReport[] = []
+  const broker = await startManifestBroker(dir, files, { clock, concurrency: 2, observer: { delivered: (r) => reports.push(r) } })
+  t.teardown(() => broker.close())
+  const ids = Array.from({ length: 10 }, (_, i) => `e${i}`)
+  for (const id of ids) await broker.accept(event(id, 'x.test'))
+  // Every backoff of `a` is held open: with each one keeping a slot, `b` stopped after its first event.
+  await waitFor(() => healthy.received.length === ids.length)
+  t.same(healthy.received.map((r) => r.event.id).sort(), ids, 'b received every event while a was backing off')
+  t.same(failing.received.map((r) => r.event.id).sort(), ids, 'a: one attempt per event so far')
+  await waitFor(() => clock.held === ids.length)
+  t.equal(broker.depth, ids.length, 'the events a has not finished stay queued')
+  clock.release()
+  await broker.idle()
+  t.equal(failing.received.length, ids.length * 4, 'a: one attempt and 3 retries per event')
+  t.same(clock.sleeps.sort((x, y) => x - y), [...ids.map(() => 1000), ...ids.map(() => 2000), ...ids.map(() => 4000)], 'each retry waited its own backoff')
+  t.same(
+    reports.filter((r) => r.trigger === 'a').map((r) => [r.outcome, r.attempts, r.status]),
+    ids.map(() => ['failed', 4, 503]),
+  )
+  t.equal(broker.depth, 0)
 })
 
 void t.test('a subscriber that fails twice then accepts: retried with linear backoff, no dead letter', async (t) => {

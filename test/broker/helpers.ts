@@ -1,5 +1,6 @@
-// Shared pieces for the broker tests: a scriptable subscriber over real HTTP, a clock whose sleeps are
-// recorded instead of waited, and manifest fixtures written to a temp dir.
+// Shared pieces for the broker tests: a scriptable subscriber over real HTTP, clocks whose sleeps are
+// recorded instead of waited (or held until the test releases them), and manifest fixtures written to a
+// temp dir.
 import { once } from 'node:events'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -90,6 +91,29 @@ export function recordingClock(): Clock & { sleeps: number[] } {
     sleep: async (ms) => {
       sleeps.push(ms)
       await new Promise((r) => setImmediate(r))
+    },
+  }
+}
+
+/** A clock whose sleeps last until the test ends them, so a backoff can be held open as long as a test needs. */
+export function heldClock(): Clock & { sleeps: number[]; readonly held: number; release(): void } {
+  const sleeps: number[] = []
+  const wakers: (() => void)[] = []
+  let free = false
+  return {
+    sleeps,
+    now: () => Date.now(),
+    get held() {
+      return wakers.length
+    },
+    sleep: (ms) => {
+      sleeps.push(ms)
+      return new Promise((resolve) => (free ? setImmediate(resolve) : wakers.push(resolve)))
+    },
+    /** Ends every held sleep; later ones end at once. */
+    release() {
+      free = true
+      for (const wake of wakers.splice(0)) wake()
     },
   }
 }
