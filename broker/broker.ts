@@ -20,12 +20,26 @@ export const ERROR_DATA_MAX_LENGTH = 1024
 
 export interface Clock {
   now(): number
-  sleep(ms: number): Promise<void>
+  /** Resolves after `ms`, or as soon as `signal` aborts (the broker is closing). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal?.aborted === true) return resolve()
+      const stop = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      // The timer goes with the abort, so a long backoff does not keep a stopping process alive.
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', stop)
+        resolve()
+      }, ms)
+      signal?.addEventListener('abort', stop, { once: true })
+    }),
 }
 
 export type DeliveryOutcome = 'ack' | 'reply' | 'dead-lettered' | 'failed'
@@ -173,6 +187,8 @@ export class LocalBroker {
   private readonly idleWaiters: (() => void)[] = []
   private readonly spaceWaiters: (() => void)[] = []
   private closing = false
+  /** Aborted by close(): cancels every retry backoff. */
+  private readonly stopping = new AbortController()
   readonly metrics: BrokerMetrics
   readonly registry: Registry
   private readonly clock: Clock
@@ -268,11 +284,13 @@ export class LocalBroker {
   }
 
   /**
-   * Stops taking events and closes the queue. Deliveries still running after `graceMs` are abandoned
-   * unfinished: the queue still holds them, so the next start delivers them again (at-least-once).
+   * Stops taking events and closes the queue. Retries waiting for their backoff are dropped at once and
+   * requests still running after `graceMs` are abandoned, all unfinished: the queue still holds them, so
+   * the next start delivers them again (at-least-once).
    */
   async close(graceMs = 5000): Promise<void> {
     this.closing = true
+    this.stopping.abort()
     for (const w of this.spaceWaiters.splice(0)) w()
     this.queue.clear()
     this.due.clear()
@@ -350,11 +368,11 @@ export class LocalBroker {
     this.waiting++
     const requeue = (): void => {
       this.waiting--
-      if (this.closing) return
+      if (this.closing) return // never send once close began
       this.due.push(job)
       this.pump()
     }
-    this.clock.sleep(ms).then(requeue, requeue)
+    this.clock.sleep(ms, this.stopping.signal).then(requeue, requeue)
   }
 
   private finish(job: Job): void {

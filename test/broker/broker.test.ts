@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import type { DeliveryReport, LocalBroker } from '../../broker/broker.js'
+import { systemClock, type DeliveryReport, type LocalBroker } from '../../broker/broker.js'
+import { httpSender, type Sender } from '../../broker/http-sender.js'
 import { brokerYaml, event, heldClock, recordingClock, startManifestBroker, startReceiver, type TestReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
 
 const typeFilter = (type: string): string => `  filter:\n    attributes:\n      type: ${type}`
@@ -25,6 +26,21 @@ async function setup(
   t.teardown(() => broker.close())
   return { broker, sub, dls, clock, reports, dir }
 }
+
+// First in the file, while no other test has timers of its own.
+void t.test('the system clock: an abort ends a sleep at once and clears its timer', async (t) => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const before = timers()
+  const stop = new AbortController()
+  const sleeping = systemClock.sleep(60_000, stop.signal)
+  t.equal(timers(), before + 1)
+  stop.abort()
+  t.equal(timers(), before, 'no timer left behind to keep a stopping process alive')
+  const ended = await Promise.race([sleeping.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))])
+  t.ok(ended, 'the sleep ended with the abort')
+  await systemClock.sleep(60_000, stop.signal) // already aborted: returns at once
+  await systemClock.sleep(1)
+})
 
 void t.test('exponential backoff, then the dead-letter sink with the knativeerror* extensions', async (t) => {
   const { broker, sub, dls, clock, reports } = await setup(
@@ -78,6 +94,41 @@ void t.test('a trigger waiting out its retry backoff holds no delivery slot: the
     ids.map(() => ['failed', 4, 503]),
   )
   t.equal(broker.depth, 0)
+})
+
+void t.test('close() cancels a retry backoff and sends nothing after it; the event stays queued for the next start', async (t) => {
+  const sub = await startReceiver(() => ({ status: 503 }))
+  t.teardown(() => sub.close())
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(), { a: triggerYaml('a', sub.url, typeFilter('x.test'), `    retry: 3\n    backoffPolicy: exponential\n    backoffDelay: PT1S`) })
+  const clock = heldClock()
+  const http = httpSender(4)
+  let sends = 0
+  const sender: Sender = {
+    send: (...args) => {
+      sends++
+      return http.send(...args)
+    },
+    close: () => http.close(),
+  }
+  const first = await startManifestBroker(dir, files, { clock, sender })
+  await first.accept(event('e1', 'x.test'))
+  await waitFor(() => clock.held === 1)
+  await first.close()
+  t.equal(clock.signals[0]?.aborted, true, 'the backoff was cancelled by close()')
+  clock.release() // as if its timer fired anyway
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(sends, 1, 'no request after close() began')
+  t.equal(first.depth, 1, 'the event is still queued, unfinished')
+  sub.answer = () => ({ status: 202 })
+  const second = await startManifestBroker(dir, files, { clock: recordingClock() })
+  t.teardown(() => second.close())
+  await second.idle()
+  t.same(
+    sub.received.map((r) => r.event.id),
+    ['e1', 'e1'],
+    'the next start delivers it again (at-least-once)',
+  )
 })
 
 void t.test('a subscriber that fails twice then accepts: retried with linear backoff, no dead letter', async (t) => {

@@ -96,21 +96,24 @@ export function recordingClock(): Clock & { sleeps: number[] } {
 }
 
 /** A clock whose sleeps last until the test ends them, so a backoff can be held open as long as a test needs. */
-export function heldClock(): Clock & { sleeps: number[]; readonly held: number; release(): void } {
+export function heldClock(): Clock & { sleeps: number[]; signals: (AbortSignal | undefined)[]; readonly held: number; release(): void } {
   const sleeps: number[] = []
+  const signals: (AbortSignal | undefined)[] = []
   const wakers: (() => void)[] = []
   let free = false
   return {
     sleeps,
+    signals,
     now: () => Date.now(),
     get held() {
       return wakers.length
     },
-    sleep: (ms) => {
+    sleep: (ms, signal) => {
       sleeps.push(ms)
+      signals.push(signal)
       return new Promise((resolve) => (free ? setImmediate(resolve) : wakers.push(resolve)))
     },
-    /** Ends every held sleep; later ones end at once. */
+    /** Ends every held sleep, aborted or not (a timer that fires anyway); later ones end at once. */
     release() {
       free = true
       for (const wake of wakers.splice(0)) wake()
