@@ -14,7 +14,7 @@ import { GroupCommit } from '../../shared/batch.js'
 import { deterministicId } from '../../shared/ids.js'
 import type { AlertKind, AlertMessage, DigestMessage, OutboundMessage } from './message.js'
 import type { RateLimit, Route } from './routing.js'
-import type { AlertSubject } from './subject.js'
+import { groupKey, type AlertSubject } from './subject.js'
 
 // Applied in order, once, by shared/db.ts migrate() (under its advisory lock).
 export const MIGRATIONS: readonly Migration[] = [
@@ -181,11 +181,6 @@ class Raced extends Error {
 
 const ms = (v: Date | string | null): number | null => (v === null ? null : v instanceof Date ? v.getTime() : Date.parse(v))
 const iso = (t: number): string => new Date(t).toISOString()
-
-/** A problem and an escalation about it are separate groups: an escalation must not be grouped away. */
-export function groupKey(s: AlertSubject): string {
-  return s.kind === 'escalation' ? `${s.fingerprint}#escalation` : s.fingerprint
-}
 
 export function notificationId(source: string, id: string, route: string, sink: string): string {
   return deterministicId('kube-reflex-alert-notification', source, id, route, sink)

@@ -114,6 +114,15 @@ export function subjectOf(event: CloudEventV1): AlertSubject | undefined | 'not-
   }
 }
 
+/**
+ * The key of the problem's alert group, and PagerDuty's `dedup_key`: a problem and an escalation about it
+ * are separate groups (an escalation must not be grouped away behind its problem) and separate incidents
+ * (each is resolved when its own group goes quiet).
+ */
+export function groupKey(s: Pick<AlertSubject, 'kind' | 'fingerprint'>): string {
+  return s.kind === 'escalation' ? `${s.fingerprint}#escalation` : s.fingerprint
+}
+
 /** `namespace/Kind/name`, the subject of replies (as classify does). */
 export function subjectPath(s: Pick<AlertSubject, 'namespace' | 'workload'>): string {
   return `${s.namespace ?? '_cluster'}/${s.workload}`

@@ -1,7 +1,11 @@
 // PagerDuty Events API v2 (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/):
-// `trigger` opens or updates the incident whose `dedup_key` is the problem's fingerprint, `resolve`
-// closes it. PagerDuty answers 202 on success, 400 for an invalid event, 429 when throttled.
+// `trigger` opens or updates the incident whose `dedup_key` is the alert group's key, `resolve` closes it.
+// The key is the problem's fingerprint, and `<fingerprint>#escalation` for an escalation: the escalation is
+// its own group, resolved when escalations stop, and that resolve must not close the incident of a problem
+// that is still firing (nor may the escalation's trigger be deduplicated into that incident unseen).
+// PagerDuty answers 202 on success, 400 for an invalid event, 429 when throttled.
 import type { AlertMessage, OutboundMessage } from '../message.js'
+import { groupKey } from '../subject.js'
 import { digestTitle } from './format.js'
 import type { Sink, Transport } from './types.js'
 
@@ -9,7 +13,7 @@ const cut = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 
 
 function alertEvent(routingKey: string, m: AlertMessage): Record<string, unknown> {
   const s = m.subject
-  if (m.kind === 'resolved') return { routing_key: routingKey, event_action: 'resolve', dedup_key: s.fingerprint }
+  if (m.kind === 'resolved') return { routing_key: routingKey, event_action: 'resolve', dedup_key: groupKey(s) }
   const links = [
     ...(m.links.problem === null ? [] : [{ href: m.links.problem, text: 'kube-reflex problem' }]),
     ...(m.links.runbook === null || !/^https?:\/\//i.test(m.links.runbook) ? [] : [{ href: m.links.runbook, text: 'Runbook' }]),
@@ -17,7 +21,7 @@ function alertEvent(routingKey: string, m: AlertMessage): Record<string, unknown
   return {
     routing_key: routingKey,
     event_action: 'trigger',
-    dedup_key: s.fingerprint,
+    dedup_key: groupKey(s),
     payload: {
       summary: cut(m.title, 1024), // the Events API rejects summaries over 1024 characters
       source: `${s.cluster ?? 'cluster'}/${s.namespace ?? '_cluster'}/${s.workload}`,

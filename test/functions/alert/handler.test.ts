@@ -4,7 +4,7 @@ import { loadConfig, createAlert, type AlertFunction } from '../../../functions/
 import { EVENT_TYPES } from '../../../shared/contracts.js'
 import { ReflexError } from '../../../shared/errors.js'
 import { classifiedEvent, clock, ctx, escalationEvent, sharedDatabase, WEBHOOK_SECRET } from './fixtures.js'
-import { startReceiver, type Receiver } from './receivers/index.js'
+import { openIncidents, startReceiver, type Receiver } from './receivers/index.js'
 
 type Data = Record<string, unknown>
 const dataOf = (e: { data?: unknown } | undefined): Data => (e?.data ?? {}) as Data
@@ -157,6 +157,29 @@ void t.test('PagerDuty: trigger with dedup_key = fingerprint, resolve when the g
   t.equal(pd.accepted().length, 2)
   const resolve = pd.accepted()[1]?.json as Data
   t.same(resolve, { routing_key: 'R0UT1NGKEY0123456789abcdefABCDEF', event_action: 'resolve', dedup_key: 'fp-shop-deployment-checkout-crashloop' })
+})
+
+const PD_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF'
+const FP = 'fp-shop-deployment-checkout-crashloop'
+const pdEvents = (pd: Receiver): Data[] => pd.accepted().map((r) => r.json as Data)
+
+void t.test("PagerDuty: an escalation's resolve does not close the incident of the problem that is still firing", async (t) => {
+  const pd = await startReceiver('pagerduty', { routingKey: PD_KEY })
+  const { alert, c } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: PD_KEY, ALERT_PAGERDUTY_URL: pd.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m' }, [pd])
+  t.equal((await alert.handle(classifiedEvent(), ctx()))?.type, EVENT_TYPES.alertSent)
+  t.equal((await alert.handle(escalationEvent(), ctx()))?.type, EVENT_TYPES.alertSent, 'the escalation pages')
+  t.same(openIncidents(pd), [FP, `${FP}#escalation`], 'the escalation is an incident of its own, not deduplicated into the problem')
+  // auto-recover stops escalating; the problem keeps occurring every 5 minutes.
+  for (let i = 0; i < 3; i++) {
+    c.advance(5 * 60_000)
+    t.equal((await alert.handle(classifiedEvent(), ctx()))?.type, EVENT_TYPES.alertSuppressed)
+    await alert.flush()
+  }
+  t.same(pdEvents(pd).at(-1), { routing_key: PD_KEY, event_action: 'resolve', dedup_key: `${FP}#escalation` }, 'the quiet escalation is resolved')
+  t.same(openIncidents(pd), [FP], "the problem's incident stays open while it fires")
+  c.advance(11 * 60_000)
+  await alert.flush()
+  t.same(openIncidents(pd), [], 'and is resolved once the problem goes quiet')
 })
 
 void t.test('PagerDuty 400 (bad routing key) → alert.failed', async (t) => {

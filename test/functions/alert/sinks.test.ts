@@ -77,6 +77,8 @@ void t.test('PagerDuty events', (t) => {
   t.equal(esc.kind, 'escalation')
   t.equal(esc.workload, 'Deployment/checkout')
   t.equal(esc.namespace, 'shop')
+  t.match(pagerdutyEvents('KEY', msg('firing', esc)), [{ event_action: 'trigger', dedup_key: 'fp-shop-deployment-checkout-crashloop#escalation' }], 'an escalation is an incident of its own')
+  t.same(pagerdutyEvents('KEY', msg('resolved', esc)), [{ routing_key: 'KEY', event_action: 'resolve', dedup_key: 'fp-shop-deployment-checkout-crashloop#escalation' }])
   const [digest] = pagerdutyEvents('KEY', { id: 'd1', kind: 'digest', items: [msg('firing')], createdAt: '2026-11-28T04:30:00Z' }) as { dedup_key: string; payload: { summary: string } }[]
   t.equal(digest?.dedup_key, 'kube-reflex-digest-d1')
   t.ok((digest?.payload.summary.length ?? 0) <= 1024)

@@ -173,3 +173,18 @@ export async function startReceiver(kind: ReceiverKind, options: ReceiverOptions
     },
   }
 }
+
+/**
+ * PagerDuty's incidents as the events the receiver accepted leave them, in order: a `trigger` opens (or
+ * updates) the incident of its `dedup_key`, a `resolve` closes it. Returns the keys whose incident is open.
+ */
+export function openIncidents(pd: Receiver): string[] {
+  const open = new Set<string>()
+  for (const r of pd.accepted()) {
+    const e = isObj(r.json) ? r.json : {}
+    const key = String(e.dedup_key)
+    if (e.event_action === 'trigger') open.add(key)
+    else if (e.event_action === 'resolve') open.delete(key)
+  }
+  return [...open].sort()
+}
