@@ -1,5 +1,6 @@
-// Sends what the store decided: claim a notification, spend a rate-limit token (or fold it into the
-// sink's digest), deliver, record the outcome. Also the background work: digests and resolution notices.
+// Sends what the store decided: claim a notification, spend a rate-limit token (or fold an alert into the
+// sink's digest; a resolution notice waits for a token), deliver, record the outcome. Also the background
+// work: digests and resolution notices.
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { DeliveryOutcome } from './http-delivery.js'
@@ -90,6 +91,7 @@ export class Dispatcher {
       return this.result(row, 'failed', reason)
     }
     if (sink.rate !== null && row.payload.kind !== 'digest' && !(await this.store.takeToken(sink.name, sink.rate, this.options.now()))) {
+      if (row.payload.kind === 'resolved') return this.awaitToken(row, owner, sink.rate.perSecond)
       await this.store.queueForDigest(row.id)
       this.metrics.notifications.inc({ sink: sink.name, outcome: 'suppressed' })
       this.log.info({ sink: sink.name, notification: row.id }, 'sink rate limit reached: notification folded into the next digest')
@@ -115,6 +117,19 @@ export class Dispatcher {
         return this.result(row, 'retry', outcome.reason, outcome.status, after)
       }
     }
+  }
+
+  /**
+   * A resolution notice is never folded into a digest: a digest tells of more alerts (on PagerDuty it is a
+   * `trigger` of an incident of its own), so a folded resolve paged anew while the incident it was to
+   * close stayed open. Without a token it stays pending and the next round after a token is due sends it.
+   */
+  private async awaitToken(row: NotificationRow, owner: string, perSecond: number): Promise<DeliveryResult> {
+    const waitMs = Math.ceil(1000 / perSecond)
+    const reason = 'rate limit reached: the resolution notice waits for a token'
+    await this.store.release(row.id, owner, reason, this.options.now() + waitMs)
+    this.log.info({ sink: row.sink, notification: row.id }, 'sink rate limit reached: resolution notice delayed')
+    return this.result(row, 'retry', reason, null, Math.ceil(waitMs / 1000))
   }
 
   private async attempt(sink: Sink, row: NotificationRow, signal?: AbortSignal): Promise<DeliveryOutcome> {

@@ -562,9 +562,13 @@ export class AlertStore {
            WHERE sink = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [sink, limit],
         )
-        if (queued.rows.length === 0) return null
+        const rows = queued.rows.map(rowOf)
+        // Resolution notices are never digested (Dispatcher.send); one queued by an older version is sent on its own.
+        const resolutions = rows.filter((r) => r.kind === 'resolved').map((r) => r.id)
+        if (resolutions.length > 0) await tx.query(`UPDATE alert_notifications SET status = 'pending', next_attempt_at = NULL WHERE id = ANY($1::text[])`, [resolutions])
+        const items = rows.filter((r) => r.kind !== 'resolved')
+        if (items.length === 0) return null
         if (!(await this.takeToken(sink, rate, now, tx))) return null
-        const items = queued.rows.map(rowOf)
         const ids = items.map((i) => i.id)
         const digest: DigestMessage = {
           id: deterministicId('kube-reflex-alert-digest', sink, ...ids),

@@ -182,6 +182,43 @@ void t.test("PagerDuty: an escalation's resolve does not close the incident of t
   t.same(openIncidents(pd), [], 'and is resolved once the problem goes quiet')
 })
 
+void t.test('PagerDuty: a rate-limited resolve waits for a token and closes its incident — never folded into a digest (a new page)', async (t) => {
+  const pd = await startReceiver('pagerduty', { routingKey: PD_KEY })
+  const { alert, c } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: PD_KEY, ALERT_PAGERDUTY_URL: pd.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m' }, [pd])
+  await alert.handle(classifiedEvent(), ctx())
+  c.advance(11 * 60_000)
+  // Ten other problems spend the burst of 10 just before the round that resolves the first one.
+  const others = Array.from({ length: 10 }, (_, i) => `fp-other-${i}`)
+  for (const fingerprint of others) t.equal((await alert.handle(classifiedEvent({ fingerprint }), ctx()))?.type, EVENT_TYPES.alertSent)
+  await alert.flush()
+  t.equal(pdEvents(pd).filter((e) => e.event_action === 'resolve').length, 0, 'no token: the resolve waits')
+  c.advance(2_000)
+  await alert.flush()
+  await alert.flush()
+  t.same(pdEvents(pd).at(-1), { routing_key: PD_KEY, event_action: 'resolve', dedup_key: FP }, 'sent as a resolve once there is a token')
+  t.same(pdEvents(pd).filter((e) => String(e.dedup_key).startsWith('kube-reflex-digest-')), [], 'no digest trigger')
+  t.same(openIncidents(pd), others.sort(), 'the quiet problem is closed, nothing new was opened')
+  t.equal(pd.accepted().length, 12)
+})
+
+void t.test('a resolution notice queued for a digest (by an older version) is sent on its own', async (t) => {
+  const slack = await startReceiver('slack')
+  const { alert, c } = await setup(t, { ALERT_SLACK_WEBHOOK_URL: slack.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m' }, [slack])
+  const { db } = await shared
+  await alert.handle(classifiedEvent(), ctx())
+  c.advance(11 * 60_000)
+  slack.queue({ status: 503, body: 'service_unavailable' })
+  await alert.flush()
+  await db.query("UPDATE alert_notifications SET status = 'queued', next_attempt_at = NULL WHERE kind = 'resolved'")
+  for (let i = 0; i < 3; i++) {
+    c.advance(1_000)
+    await alert.flush()
+  }
+  const texts = slack.accepted().map((r) => (r.json as { text: string }).text)
+  t.equal(texts.length, 2)
+  t.match(texts[1], /^\[resolved\] BackOff/, 'a resolution message, not a digest')
+})
+
 void t.test('PagerDuty 400 (bad routing key) → alert.failed', async (t) => {
   const pd = await startReceiver('pagerduty', { routingKey: 'the-right-key-0123456789abcdefAB' })
   const { alert } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: 'a-wrong-key', ALERT_PAGERDUTY_URL: pd.url }, [pd])
