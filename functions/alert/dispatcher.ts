@@ -77,9 +77,27 @@ export class Dispatcher {
       if (current === undefined) return { id, sink: 'unknown', route: 'unknown', outcome: 'failed', reason: 'notification not found', status: null, retryAfterSeconds: undefined }
       const state = this.fromState(current, now)
       if (state !== 'claimable') return state
+      // Due but not claimed: another replica took it meanwhile, or the previous episode's resolution goes first.
+      const waiting = await this.resolveFirst(current, signal)
+      if (waiting !== null) return waiting
     }
     const [current] = await this.store.get([id])
     return { id, sink: current?.sink ?? 'unknown', route: current?.route ?? 'unknown', outcome: 'in-progress', reason: 'contended', status: null, retryAfterSeconds: 1 }
+  }
+
+  /**
+   * Sends the unsettled resolution notices of earlier episodes that hold an alert back (AlertStore.claim),
+   * in order. Returns the alert's answer while one of them cannot go now (retry later, or another replica is
+   * sending it), null when none is left in the way.
+   */
+  private async resolveFirst(row: NotificationRow, signal?: AbortSignal): Promise<DeliveryResult | null> {
+    for (const id of await this.store.earlierResolutions(row.id)) {
+      const r = await this.deliver(id, signal)
+      if (r.outcome === 'retry' || r.outcome === 'in-progress') {
+        return this.result(row, r.outcome, `the resolution notice of the previous episode goes first: ${r.reason ?? 'not sent yet'}`, r.status, r.retryAfterSeconds)
+      }
+    }
+    return null
   }
 
   private async send(row: NotificationRow, owner: string, signal?: AbortSignal): Promise<DeliveryResult> {

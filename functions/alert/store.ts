@@ -6,7 +6,8 @@
 //  - alert_groups: one row per (route, problem), locked FOR UPDATE while counting an occurrence.
 //  - alert_notifications: the outbox. A notification is sent only by the replica that claimed it
 //    (status pending → sending with a lease); a claim whose replica died is taken over once the lease
-//    has expired. See docs/ALERT.md "Delivery guarantees" for the crash windows.
+//    has expired. See docs/ALERT.md "Delivery guarantees" for the crash windows. An alert of a problem's new
+//    episode is not claimed while the resolution notice of its previous episode to the same sink is unsettled.
 //  - alert_sink_budget: a token bucket per sink, updated with one conditional UPDATE (row lock).
 import type { Database, Migration, Queryable } from '../../shared/db.js'
 import { databaseAnswers, dbError, migrate } from '../../shared/db.js'
@@ -87,7 +88,26 @@ export const MIGRATIONS: readonly Migration[] = [
       refilled_at timestamptz NOT NULL
       )`,
   },
+  {
+    version: 7,
+    name: 'alert_notifications index on unsettled resolution notices',
+    sql: `CREATE INDEX IF NOT EXISTS alert_notifications_unsettled_resolutions ON alert_notifications (route, sink, fingerprint)
+      WHERE kind = 'resolved' AND status IN ('pending', 'sending')`,
+  },
 ]
+
+/**
+ * SQL condition: `r` is a resolution notice of an earlier episode of notification `n`'s group (same route,
+ * sink and group, an older `groupStartedAt`) that is not settled yet. An alert of a later episode waits for
+ * it: on PagerDuty both carry the same dedup_key, so a resolve that arrived after the new episode's trigger
+ * would close the re-opened incident, and the problem's later occurrences would be grouped away unpaged.
+ * Pending and sending are the only unsettled states and a resolve moves between them only, so a claim that
+ * finds none cannot overtake one: no lock is needed between replicas.
+ */
+const EARLIER_UNSETTLED_RESOLUTION = `r.kind = 'resolved' AND r.status IN ('pending', 'sending')
+  AND r.route = n.route AND r.sink = n.sink AND r.fingerprint = n.fingerprint
+  AND r.payload->'subject'->>'kind' = n.payload->'subject'->>'kind'
+  AND (r.payload->>'groupStartedAt')::timestamptz < (n.payload->>'groupStartedAt')::timestamptz`
 
 export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'queued' | 'digesting' | 'digested'
 
@@ -455,19 +475,40 @@ export class AlertStore {
     )
   }
 
-  /** Takes the notification for sending if it is pending (and due) or its previous claim's lease has expired. */
+  /**
+   * Takes the notification for sending if it is pending (and due) or its previous claim's lease has expired,
+   * and, for an alert, no resolution notice of an earlier episode of its group to the same sink is unsettled
+   * (see earlierResolutions).
+   */
   claim(id: string, owner: string, now: number, leaseMs: number): Promise<NotificationRow | null> {
     return this.run('claiming a notification', async () => {
       const r = await this.db.query(
-        `UPDATE alert_notifications SET status = 'sending', claimed_by = $2, lease_until = $4::timestamptz, attempts = attempts + 1
-         WHERE id = $1 AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $3::timestamptz))
-                         OR (status = 'sending' AND lease_until < $3::timestamptz))
-         RETURNING id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error`,
+        `UPDATE alert_notifications AS n SET status = 'sending', claimed_by = $2, lease_until = $4::timestamptz, attempts = n.attempts + 1
+         WHERE n.id = $1 AND ((n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= $3::timestamptz))
+                           OR (n.status = 'sending' AND n.lease_until < $3::timestamptz))
+           AND (n.kind IN ('resolved', 'digest') OR NOT EXISTS (SELECT 1 FROM alert_notifications r WHERE ${EARLIER_UNSETTLED_RESOLUTION}))
+         RETURNING n.id, n.sink, n.route, n.kind, n.status, n.payload, n.lease_until, n.next_attempt_at, n.last_error`,
         [id, owner, iso(now), iso(now + leaseMs)],
         'alert-claim',
       )
       const row = r.rows[0]
       return row === undefined ? null : rowOf(row)
+    })
+  }
+
+  /**
+   * The resolution notices of earlier episodes that hold an alert back (claim refuses it until they are
+   * sent or failed), oldest first: the problem went quiet, was resolved, and is back — the "[resolved]" of
+   * the old episode goes out before the new episode's first notification, never after it.
+   */
+  earlierResolutions(id: string): Promise<string[]> {
+    return this.run('reading resolution notices that go first', async () => {
+      const r = await this.db.query<{ id: string }>(
+        `SELECT r.id FROM alert_notifications n JOIN alert_notifications r ON ${EARLIER_UNSETTLED_RESOLUTION}
+         WHERE n.id = $1 AND n.kind NOT IN ('resolved', 'digest') ORDER BY r.created_at, r.id`,
+        [id],
+      )
+      return r.rows.map((x) => x.id)
     })
   }
 

@@ -10,8 +10,8 @@ import { openDatabase, type Database } from '../../../shared/db.js'
 import { buildMessage } from '../../../functions/alert/message.js'
 import { AlertStore } from '../../../functions/alert/store.js'
 import { subjectOf } from '../../../functions/alert/subject.js'
-import { classifiedEvent, ctx, WEBHOOK_SECRET } from './fixtures.js'
-import { startReceiver, type Receiver } from './receivers/index.js'
+import { classifiedEvent, clock, ctx, WEBHOOK_SECRET } from './fixtures.js'
+import { openIncidents, startReceiver, type Receiver } from './receivers/index.js'
 
 function env(hook: Receiver, extra: Record<string, string> = {}): Record<string, string> {
   // Generous claim wait: on a loaded test machine the replica holding a claim may need seconds.
@@ -111,4 +111,59 @@ void t.test('a claim whose replica died is taken over after its lease', async (t
   t.equal((await alert.handle(ev, ctx()))?.type, EVENT_TYPES.alertSent, 'the redelivery after the lease takes over and sends')
   t.equal(hook.requests.length, 1)
   t.equal(hook.requests[0]?.headers['webhook-id'], id)
+})
+
+/**
+ * Replica A is sending the resolve of a quiet problem (PagerDuty is slow, then refuses it for now) when the
+ * problem recurs on replica B: B's trigger must not go out while that resolve is unsettled, or the resolve's
+ * retry would close the incident the trigger re-opened.
+ */
+async function resolveBeforeRecurrence(t: Test, dbA: Database, dbB: Database): Promise<void> {
+  const key = 'R0UT1NGKEY0123456789abcdefABCDEF'
+  const pd = await startReceiver('pagerduty', { routingKey: key })
+  t.teardown(() => pd.close())
+  const c = clock()
+  const config = loadConfig({
+    ALERT_ALLOW_HOSTS: '127.0.0.1', ALERT_PAGERDUTY_ROUTING_KEY: key, ALERT_PAGERDUTY_URL: pd.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m',
+    ALERT_TIMEOUT_MS: '5000', ALERT_CLAIM_LEASE_MS: '30000', ALERT_CLAIM_WAIT_MS: '60000',
+  })
+  const a = await createAlert(config, { db: dbA, now: c.now })
+  const b = await createAlert(config, { db: dbB, now: c.now })
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+  })
+  const fingerprint = 'fp-replica-recurs'
+  t.equal((await a.handle(classifiedEvent({ fingerprint }), ctx()))?.type, EVENT_TYPES.alertSent)
+  c.advance(11 * 60_000)
+  pd.queue({ status: 503, body: 'service unavailable', delayMs: 1_000 })
+  const flushing = a.flush()
+  while (pd.requests.length < 2) await new Promise((r) => setTimeout(r, 10)) // A's resolve is in flight
+  const recurrence = classifiedEvent({ fingerprint })
+  const onB = await b.handle(recurrence, ctx()).then(() => undefined, (e: unknown) => e)
+  await flushing
+  t.match(onB, { status: 503 }, 'B answers 503: the resolve goes first')
+  t.equal(pd.requests.length, 2, 'no trigger while the resolve was in flight')
+  c.advance(5_000)
+  await b.flush() // any replica's round retries the resolve
+  t.equal((await a.handle(recurrence, ctx()))?.type, EVENT_TYPES.alertSent, "the broker's redelivery sends the trigger")
+  t.same(pd.accepted().map((r) => (r.json as { event_action: string }).event_action), ['trigger', 'resolve', 'trigger'])
+  t.same(openIncidents(pd), [fingerprint])
+}
+
+void t.test('a resolve in flight on one replica goes out before the recurrence another replica handles (PGlite)', async (t) => {
+  const db = await openDatabase({ dataDir: t.testdir({}) })
+  t.teardown(() => db.close())
+  await resolveBeforeRecurrence(t, db, db)
+})
+
+void t.test('a resolve in flight on one replica goes out before the recurrence another replica handles (PostgreSQL)', async (t) => {
+  const url = await isolatedDatabaseUrl(t)
+  const a = await openDatabase({ databaseUrl: url })
+  const b = await openDatabase({ databaseUrl: `${url}${url.includes('?') ? '&' : '?'}application_name=alert-replica-b` })
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+  })
+  await resolveBeforeRecurrence(t, a, b)
 })
