@@ -192,6 +192,17 @@ interface NotificationInsert {
   readonly at: number
 }
 
+/** An episode of a group that an occurrence found over (quiet for the window) before any sweep resolved it. */
+interface EndedEpisode {
+  readonly route: Route
+  readonly key: string
+  readonly firstSeen: number
+  readonly lastSeen: number
+  readonly occurrences: number
+  readonly now: number
+  readonly build: MessageBuilder
+}
+
 /** The events' rows were written by someone else meanwhile (a twin on another replica): decide again. */
 class Raced extends Error {
   constructor() {
@@ -204,6 +215,27 @@ const iso = (t: number): string => new Date(t).toISOString()
 
 export function notificationId(source: string, id: string, route: string, sink: string): string {
   return deterministicId('kube-reflex-alert-notification', source, id, route, sink)
+}
+
+/**
+ * An episode's resolution notices, one per sink of the route. The ids depend on the episode only, so the
+ * background sweep and an occurrence that finds the episode over record the same rows.
+ */
+function resolutionNotices(route: Route, key: string, subject: AlertSubject, episode: { firstSeen: number; lastSeen: number; occurrences: number }, now: number, build: MessageBuilder): NotificationInsert[] {
+  return route.sinks.map((sink) => {
+    const id = deterministicId('kube-reflex-alert-resolved', route.name, key, iso(episode.firstSeen), sink)
+    const payload = build({
+      id,
+      kind: 'resolved',
+      route,
+      subject,
+      occurrences: episode.occurrences,
+      since: null,
+      groupStartedAt: iso(episode.firstSeen),
+      quietMinutes: Math.max(1, Math.round((now - episode.lastSeen) / 60_000)),
+    })
+    return { id, sink, route: route.name, fingerprint: subject.fingerprint, kind: 'resolved', payload, at: now }
+  })
 }
 
 function rowOf(r: Record<string, unknown>): NotificationRow {
@@ -304,17 +336,19 @@ export class AlertStore {
     const results: EventDecision[] = []
     const eventRows: { source: string; id: string; fingerprint: string; at: string; decisions: RouteDecision[] }[] = []
     const notifications: NotificationInsert[] = []
+    const ended: EndedEpisode[] = []
     for (const i of items) {
       if (!fresh.has(i)) {
         // Decided before, or earlier in this batch (that decision is in `decided` by now).
         results.push({ created: false, decisions: decided.get(eventKey(i)) ?? [] })
         continue
       }
-      const decisions = i.routes.map((route) => this.occurrence(groups, i, route, notifications))
+      const decisions = i.routes.map((route) => this.occurrence(groups, i, route, notifications, ended))
       decided.set(eventKey(i), decisions)
       eventRows.push({ source: i.input.source, id: i.input.id, fingerprint: i.subject.fingerprint, at: iso(i.now), decisions })
       results.push({ created: true, decisions })
     }
+    if (ended.length > 0) notifications.push(...(await this.endedEpisodeResolutions(tx, ended)))
     if (eventRows.length > 0) await this.writeBatch(tx, eventRows, [...groups.values()].filter((g) => g.changed), notifications)
     return results
   }
@@ -366,7 +400,7 @@ export class AlertStore {
   }
 
   /** Counts one occurrence into its route's group and decides whether to notify (step 3 of decideBatch). */
-  private occurrence(groups: Map<string, GroupState>, i: DecideItem, route: Route, notifications: NotificationInsert[]): RouteDecision {
+  private occurrence(groups: Map<string, GroupState>, i: DecideItem, route: Route, notifications: NotificationInsert[], ended: EndedEpisode[]): RouteDecision {
     const { subject, now } = i
     const g = groups.get(`${route.name}\u0000${groupKey(subject)}`)
     if (g === undefined) throw new Error('alert group was not locked')
@@ -379,6 +413,11 @@ export class AlertStore {
     let since: AlertMessage['since'] = null
     let reason: string | null = null
     if (fresh) {
+      // The previous episode went quiet but no background round resolved it (alert was scaled to zero): its
+      // resolution is recorded now, with the new episode, and the claim sends it before the new alert.
+      if (route.sendResolved && g.status === 'firing' && lastNotified !== null && now - g.lastSeen >= route.groupWindowMs) {
+        ended.push({ route, key: g.key, firstSeen: g.firstSeen, lastSeen: g.lastSeen, occurrences: g.occurrences, now, build: i.build })
+      }
       kind = 'firing'
       g.status = 'firing'
       g.firstSeen = now
@@ -410,6 +449,24 @@ export class AlertStore {
       sent.push({ id, sink })
     }
     return { route: route.name, action: 'notify', kind, reason: null, occurrences, notifications: sent }
+  }
+
+  /**
+   * The resolution notices of episodes that occurrences of this batch found over. Their subject is the one
+   * the group row still holds (locked by this transaction, rewritten only by writeBatch): the last
+   * occurrence of the old episode, not the one that starts the new.
+   */
+  private async endedEpisodeResolutions(tx: Queryable, ended: readonly EndedEpisode[]): Promise<NotificationInsert[]> {
+    const r = await tx.query<{ route: string; group_key: string; subject: unknown }>(
+      `SELECT g.route, g.group_key, g.subject FROM alert_groups g JOIN unnest($1::text[], $2::text[]) AS u(route, group_key) ON g.route = u.route AND g.group_key = u.group_key`,
+      [ended.map((e) => e.route.name), ended.map((e) => e.key)],
+    )
+    const subjects = new Map(r.rows.map((g) => [`${g.route}\u0000${g.group_key}`, (typeof g.subject === 'string' ? JSON.parse(g.subject) : g.subject) as AlertSubject]))
+    return ended.flatMap((e) => {
+      const subject = subjects.get(`${e.route.name}\u0000${e.key}`)
+      if (subject === undefined) throw new Error('alert group of an ended episode was not found')
+      return resolutionNotices(e.route, e.key, subject, e, e.now, e.build)
+    })
   }
 
   /** Step 4 of decideBatch: the event rows, the groups' new state and the notifications, in one statement. */
@@ -666,20 +723,9 @@ export class AlertStore {
           const firstSeen = ms(g.first_seen) ?? now
           const lastSeen = ms(g.last_seen) ?? now
           await tx.query(`UPDATE alert_groups SET status = 'resolved' WHERE route = $1 AND group_key = $2`, [route.name, g.group_key])
-          for (const sink of route.sinks) {
-            const id = deterministicId('kube-reflex-alert-resolved', route.name, g.group_key, iso(firstSeen), sink)
-            const message = build({
-              id,
-              kind: 'resolved',
-              route,
-              subject,
-              occurrences: Number(g.occurrences),
-              since: null,
-              groupStartedAt: iso(firstSeen),
-              quietMinutes: Math.max(1, Math.round((now - lastSeen) / 60_000)),
-            })
-            await this.insertNotification(tx, { id, sink, route: route.name, fingerprint: g.fingerprint, kind: 'resolved', payload: message }, now)
-            ids.push(id)
+          for (const n of resolutionNotices(route, g.group_key, subject, { firstSeen, lastSeen, occurrences: Number(g.occurrences) }, now, build)) {
+            await this.insertNotification(tx, n, now)
+            ids.push(n.id)
           }
         }
         return ids

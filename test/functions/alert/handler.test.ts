@@ -256,6 +256,30 @@ void t.test('a recurrence whose previous resolve is due again sends that resolve
   t.same(openIncidents(pd), [FP])
 })
 
+void t.test('scaled to zero while the problem went quiet: its next occurrence sends the old episode\'s resolve first, then the new alert', async (t) => {
+  const slack = await startReceiver('slack')
+  const pd = await startReceiver('pagerduty', { routingKey: PD_KEY })
+  const env = { ALERT_SLACK_WEBHOOK_URL: slack.url, ALERT_PAGERDUTY_ROUTING_KEY: PD_KEY, ALERT_PAGERDUTY_URL: pd.url, ALERT_SEND_RESOLVED: 'true', ALERT_GROUP_WINDOW: '10m' }
+  const { alert, c } = await setup(t, env, [slack, pd])
+  await alert.handle(classifiedEvent({ message: 'Back-off restarting failed container app (first episode)' }), ctx())
+  c.advance(2 * 60_000)
+  t.equal((await alert.handle(classifiedEvent(), ctx()))?.type, EVENT_TYPES.alertSuppressed)
+  // No background round runs: alert is scaled to zero until the problem's next occurrence wakes it.
+  c.advance(40 * 60_000)
+  const r = await alert.handle(classifiedEvent({ message: 'Back-off restarting failed container app (second episode)' }), ctx())
+  t.equal(r?.type, EVENT_TYPES.alertSent)
+  const texts = slack.accepted().map((x) => (x.json as { text: string }).text)
+  t.equal(texts.length, 3)
+  t.match(texts[1], /^\[resolved\] BackOff: shop\/Deployment\/checkout/, "the first episode's resolution, before the new alert")
+  t.notMatch(texts[2], /resolved|still failing/)
+  t.match(JSON.stringify(slack.accepted()[1]?.json), /No new occurrence for 40 min \(2 occurrences in total\)/)
+  t.notMatch(JSON.stringify(slack.accepted()[1]?.json), /second episode/, 'about the old episode, not the occurrence that woke alert')
+  t.same(pdEvents(pd).map((x) => x.event_action), ['trigger', 'resolve', 'trigger'])
+  t.same(openIncidents(pd), [FP], 'the new episode has an open incident')
+  await alert.flush()
+  t.equal(slack.accepted().length + pd.accepted().length, 6, 'the background round sends nothing twice')
+})
+
 void t.test('PagerDuty 400 (bad routing key) → alert.failed', async (t) => {
   const pd = await startReceiver('pagerduty', { routingKey: 'the-right-key-0123456789abcdefAB' })
   const { alert } = await setup(t, { ALERT_PAGERDUTY_ROUTING_KEY: 'a-wrong-key', ALERT_PAGERDUTY_URL: pd.url }, [pd])
