@@ -260,7 +260,7 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
         const page = await listEvents(db, filter, { limit: 200, cursor }, 'asc')
         for (const item of page.items) yield fromJson(item.event)
         if (page.nextCursor === null) return
-        cursor = decodeCursor(page.nextCursor)
+        cursor = decodeCursor('events', page.nextCursor)
       }
     })()
   }

@@ -17,7 +17,7 @@ const timeParam = (name: 'since' | 'until'): Schema =>
   q(name, `${name === 'since' ? 'Inclusive lower' : 'Exclusive upper'} bound: RFC 3339 timestamp, or a duration back from now (90s, 15m, 6h, 7d).`)
 const page = [
   q('limit', `Page size (1–${LIMIT.max}, default ${LIMIT.default}).`, { type: 'integer', minimum: 1, maximum: LIMIT.max }),
-  q('cursor', 'Opaque cursor: the nextCursor of the previous page.'),
+  q('cursor', 'Opaque cursor: the nextCursor of the previous page of the same route.'),
 ]
 const pageOf = (item: string): Schema => ({
   type: 'object',

@@ -36,6 +36,20 @@ const TOKEN = /^[a-z0-9][a-z0-9-]{0,62}$/
 const TYPE = /^[A-Za-z0-9._-]+(\.\*)?$/
 const DURATION = /^(\d{1,6})([smhd])$/
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+// toISOString writes year 0 as 0000 (out of range for PostgreSQL, whose 1 BC is '0001 BC') and years past
+// 0–9999 as ±YYYYYY, which PostgreSQL cannot parse: a time outside the years 1–9999 is a 400, not a failed statement.
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z')
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
+const inStoreRange = (ms: number): boolean => ms >= EARLIEST && ms <= LATEST
+/** RFC 3339's date part names a real day: Date.parse rolls 2026-02-30 over to March 2. */
+function realDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text)
+  if (m === null) return false
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  const last = new Date(0)
+  last.setUTCFullYear(year, month, 0) // day 0 of the next month: the month's last day
+  return day >= 1 && day <= last.getUTCDate()
+}
 const KNOWN = {
   events: ['namespace', 'severity', 'category', 'reason', 'kind', 'name', 'fingerprint', 'type', 'since', 'until', 'q', 'limit', 'cursor'],
   podEvents: ['namespace', 'status', 'since', 'until', 'limit', 'cursor'],
@@ -63,6 +77,11 @@ class Reader {
     }
     if (v === '' || v.length > max) {
       this.problems.push({ parameter: name, problem: `must be 1 to ${max} characters` })
+      return undefined
+    }
+    // PostgreSQL text cannot hold U+0000: the statement would fail (a 500) instead of matching nothing.
+    if (v.includes('\u0000')) {
+      this.problems.push({ parameter: name, problem: 'must not contain a NUL character' })
       return undefined
     }
     return v
@@ -96,15 +115,25 @@ class Reader {
     const v = this.string(name, 64)
     if (v === undefined) return undefined
     const d = DURATION.exec(v)
-    if (d !== null) return new Date(this.now - Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS]).toISOString()
-    if (!isRfc3339(v)) {
+    if (d !== null) {
+      const at = this.now - Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS]
+      if (inStoreRange(at)) return new Date(at).toISOString()
+      this.problems.push({ parameter: name, problem: `'${v}' reaches back before the year 1` })
+      return undefined
+    }
+    if (!isRfc3339(v) || !realDate(v)) {
       this.problems.push({ parameter: name, problem: `'${v}' is not an RFC 3339 timestamp (2026-01-31T12:00:00Z) or a duration (15m, 6h, 7d)` })
       return undefined
     }
-    return new Date(Date.parse(v)).toISOString()
+    const at = Date.parse(v)
+    if (!inStoreRange(at)) {
+      this.problems.push({ parameter: name, problem: `'${v}' is outside the years 1 to 9999 (UTC)` })
+      return undefined
+    }
+    return new Date(at).toISOString()
   }
 
-  page(): Page {
+  page(kind: CursorKind): Page {
     let limit: number = LIMIT.default
     const l = this.string('limit', 6)
     if (l !== undefined) {
@@ -112,13 +141,13 @@ class Reader {
       if (!/^\d+$/.test(l) || n < 1 || n > LIMIT.max) this.problems.push({ parameter: 'limit', problem: `must be an integer from 1 to ${LIMIT.max}` })
       else limit = n
     }
-    return { limit, cursor: this.cursor() }
+    return { limit, cursor: this.cursor(kind) }
   }
 
-  private cursor(): readonly [string, string] | undefined {
+  private cursor(kind: CursorKind): readonly [string, string] | undefined {
     const c = this.string('cursor', 512)
     if (c === undefined) return undefined
-    const parsed = decodeCursor(c)
+    const parsed = decodeCursor(kind, c)
     if (parsed === undefined) this.problems.push({ parameter: 'cursor', problem: 'is not a cursor this API issued (pass nextCursor back unchanged)' })
     return parsed
   }
@@ -136,20 +165,44 @@ class Reader {
   }
 }
 
-/** Cursors are opaque: base64url of [sort key, tiebreak], both strings as the database printed them. */
-export function encodeCursor(key: string, tiebreak: string): string {
-  return Buffer.from(JSON.stringify([key, tiebreak]), 'utf8').toString('base64url')
+/**
+ * The list a cursor pages through. A cursor is valid only on the list that issued it: the others sort on
+ * other columns, and /problems' tiebreak is a fingerprint where the rest have a bigint sequence number.
+ */
+export type CursorKind = 'events' | 'pod-events' | 'problems' | 'dead-letters'
+
+/** Sort keys as store-read.ts prints them (RFC 3339 UTC with microseconds). */
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+/** A bigserial: 1 to 2^63 - 1. */
+const SEQ = /^[1-9]\d{0,18}$/
+const MAX_BIGINT = 2n ** 63n - 1n
+
+function validTiebreak(kind: CursorKind, tiebreak: string): boolean {
+  if (kind === 'problems') return tiebreak !== '' && !tiebreak.includes('\u0000')
+  return SEQ.test(tiebreak) && BigInt(tiebreak) <= MAX_BIGINT
 }
 
-export function decodeCursor(cursor: string): readonly [string, string] | undefined {
+/** Cursors are opaque: base64url of [list, sort key, tiebreak], key and tiebreak as the database printed them. */
+export function encodeCursor(kind: CursorKind, key: string, tiebreak: string): string {
+  return Buffer.from(JSON.stringify([kind, key, tiebreak]), 'utf8').toString('base64url')
+}
+
+/**
+ * [sort key, tiebreak] of a cursor issued by `kind`'s list, checked as far as the SQL will cast them
+ * (timestamptz, bigint): a cursor that is not one is a 400 here, never a failed statement.
+ */
+export function decodeCursor(kind: CursorKind, cursor: string): readonly [string, string] | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined
+  let v: unknown
   try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]]
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {
-    // not JSON: fall through to "not a cursor"
+    return undefined // not JSON: not a cursor
   }
-  return undefined
+  if (!Array.isArray(v) || v.length !== 3 || v[0] !== kind || typeof v[1] !== 'string' || typeof v[2] !== 'string') return undefined
+  const [, key, tiebreak] = v as [string, string, string]
+  if (!CURSOR_TIME.test(key) || !isRfc3339(key) || !realDate(key) || !inStoreRange(Date.parse(key))) return undefined
+  return validTiebreak(kind, tiebreak) ? [key, tiebreak] : undefined
 }
 
 function compact<T extends object>(o: T): T {
@@ -173,7 +226,7 @@ export function parseEventsQuery(input: QueryInput, now = Date.now()): { filter:
     q: r.string('q', 200),
     ...r.window(),
   })
-  return r.done({ filter, page: r.page() })
+  return r.done({ filter, page: r.page('events') })
 }
 
 export interface PodEventsQuery {
@@ -188,7 +241,7 @@ export function parsePodEventsQuery(input: QueryInput, path: { namespace?: strin
   const status = r.string('status')?.toUpperCase()
   if (status !== undefined && !(POD_STATUSES as readonly string[]).includes(status)) r.problems.push({ parameter: 'status', problem: `unknown status (one of ${POD_STATUSES.join(', ')})` })
   const filter: PodEventsQuery = compact({ namespace: r.name('namespace'), status: status as PodStatus | undefined, ...r.window() })
-  return r.done({ filter, page: r.page() })
+  return r.done({ filter, page: r.page('pod-events') })
 }
 
 export interface ProblemsQuery {
@@ -208,7 +261,7 @@ export function parseProblemsQuery(input: QueryInput, now = Date.now()): { filte
     severity: r.severities('severity'),
     category: r.tokens('category'),
   })
-  return r.done({ filter, page: r.page() })
+  return r.done({ filter, page: r.page('problems') })
 }
 
 export interface StatsQuery {
@@ -236,5 +289,5 @@ export function parseDeadLetterQuery(input: QueryInput, now = Date.now()): { fil
   const r = new Reader(input, KNOWN.deadLetters, now)
   const code = r.string('code', 3)
   if (code !== undefined && !/^\d{3}$/.test(code)) r.problems.push({ parameter: 'code', problem: 'must be an HTTP status code (3 digits)' })
-  return r.done({ filter: compact({ code, ...r.window() }), page: r.page() })
+  return r.done({ filter: compact({ code, ...r.window() }), page: r.page('dead-letters') })
 }

@@ -128,7 +128,7 @@ export async function listEvents(db: Queryable, filter: EventFilter, page: Page,
     `SELECT ${EVENT_COLUMNS} FROM persist_events ${w.sql} ORDER BY occurred_at ${dir}, seq ${dir} LIMIT ${w.param(page.limit + 1)}`,
     w.params,
   )
-  return paginate(rows.rows, page.limit, toStored, (r) => encodeCursor(r.occurred_at, String(r.seq)))
+  return paginate(rows.rows, page.limit, toStored, (r) => encodeCursor('events', r.occurred_at, String(r.seq)))
 }
 
 export async function countEvents(db: Queryable, filter: EventFilter): Promise<number> {
@@ -185,7 +185,7 @@ export async function listPodEvents(db: Queryable, filter: PodEventsQuery, page:
     rows.rows,
     page.limit,
     (r) => ({ id: r.id, namespace: r.namespace, kind: r.kind, pod: r.pod, reason: r.reason, message: r.message, eventTime: r.event_time, status: r.status }),
-    (r) => encodeCursor(r.event_time, String(r.event_seq)),
+    (r) => encodeCursor('pod-events', r.event_time, String(r.event_seq)),
   )
 }
 
@@ -270,7 +270,7 @@ export async function listProblems(db: Queryable, filter: ProblemsQuery, page: P
       recovery:
         r.last_recovery_outcome === null || r.last_recovery_at === null ? null : { outcome: r.last_recovery_outcome, action: r.last_recovery_action, at: r.last_recovery_at },
     }),
-    (r) => encodeCursor(r.last_seen, r.fingerprint),
+    (r) => encodeCursor('problems', r.last_seen, r.fingerprint),
   )
 }
 
@@ -360,6 +360,6 @@ export async function listDeadLetters(db: Queryable, filter: DeadLetterQuery, pa
       receivedAt: r.received_at,
       event: typeof r.event === 'string' ? (JSON.parse(r.event) as Record<string, unknown>) : r.event,
     }),
-    (r) => encodeCursor(r.received_at, String(r.seq)),
+    (r) => encodeCursor('dead-letters', r.received_at, String(r.seq)),
   )
 }

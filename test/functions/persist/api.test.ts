@@ -251,12 +251,43 @@ eachBackend(t, 'query API over a seeded history', async (t, backend) => {
       ['stats?since=3x', /since: '3x' is not an RFC 3339 timestamp/],
       ['dead-letters?code=abc', /code: must be an HTTP status code/],
     ]
+    // Cursors that do not fit the list they are sent to, and times PostgreSQL cannot read: 400 before any
+    // SQL runs (they were cast in SQL and failed there as 500s, or paged from a meaningless position).
+    const nextOf = async (path: string): Promise<string> => {
+      const r = await getJson<Page<unknown>>(`${api}/${path}`)
+      if (r.body.nextCursor === null) throw new Error(`${path}: no next page`)
+      return encodeURIComponent(r.body.nextCursor)
+    }
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
+    const eventsCursor = await nextOf('events?limit=1')
+    const problemsCursor = await nextOf('problems?status=all&limit=1')
+    const at = '2026-11-27T09:30:00.123456Z'
+    cases.push(
+      [`events?cursor=${problemsCursor}`, /cursor: is not a cursor this API issued/],
+      [`pod-events?cursor=${problemsCursor}`, /cursor: is not a cursor this API issued/],
+      [`dead-letters?cursor=${problemsCursor}`, /cursor: is not a cursor this API issued/],
+      [`problems?cursor=${eventsCursor}`, /cursor: is not a cursor this API issued/],
+      [`pod-events?cursor=${eventsCursor}`, /cursor: is not a cursor this API issued/],
+      [`events?cursor=${b64(['abc', '1'])}`, /cursor: is not a cursor this API issued/],
+      [`events?cursor=${b64(['events', 'abc', '1'])}`, /cursor: is not a cursor this API issued/],
+      [`events?cursor=${b64([at, '12345678901234567890'])}`, /cursor: is not a cursor this API issued/],
+      [`events?cursor=${b64(['events', at, '12345678901234567890'])}`, /cursor: is not a cursor this API issued/],
+      [`problems?cursor=${b64(['problems', '0000-01-01T00:00:00.000000Z', 'f'])}`, /cursor: is not a cursor this API issued/],
+      ['events?since=999999d', /since: '999999d' reaches back before the year 1/],
+      ['stats?since=999999d', /since: '999999d' reaches back before the year 1/],
+      ['events?until=0000-01-01T00:00:00Z', /until: '0000-01-01T00:00:00Z' is outside the years 1 to 9999/],
+      ['dead-letters?until=0000-01-01T00:00:00Z', /until: '0000-01-01T00:00:00Z' is outside the years 1 to 9999/],
+      ['events?q=a%00b', /q: must not contain a NUL character/],
+      ['events?fingerprint=%00', /fingerprint: must not contain a NUL character/],
+    )
     for (const [path, message] of cases) {
       const r = await getJson<{ code: string; message: string; problems: unknown[] }>(`${api}/${path}`)
       t.equal(r.status, 400, path)
       t.equal(r.body.code, 'QUERY_INVALID')
       t.match(r.body.message, message, path)
     }
+    t.equal((await getJson<Page<unknown>>(`${api}/events?limit=1&cursor=${eventsCursor}`)).status, 200, 'a cursor on its own list still pages')
+    t.equal((await getJson<Page<unknown>>(`${api}/problems?status=all&limit=1&cursor=${problemsCursor}`)).status, 200)
     const unknown = await getJson<{ code: string }>(`${api}/nothing-here`)
     t.equal(unknown.status, 404)
   })

@@ -59,10 +59,59 @@ void t.test('parseEventsQuery: typed filters; every problem in one 400', (t) => 
   t.end()
 })
 
-void t.test('cursors round-trip and reject anything else', (t) => {
-  const c = encodeCursor('2026-11-27T09:30:00.123456Z', '42')
-  t.same(decodeCursor(c), ['2026-11-27T09:30:00.123456Z', '42'])
-  for (const bad of ['', '!!', Buffer.from('[1,2]').toString('base64url'), Buffer.from('{"a":1}').toString('base64url'), Buffer.from('not json').toString('base64url')]) t.equal(decodeCursor(bad), undefined, bad)
+void t.test('cursors round-trip on the list that issued them and reject anything else', (t) => {
+  const c = encodeCursor('events', '2026-11-27T09:30:00.123456Z', '42')
+  t.same(decodeCursor('events', c), ['2026-11-27T09:30:00.123456Z', '42'])
+  t.same(decodeCursor('problems', encodeCursor('problems', '2026-11-27T09:30:00.123456Z', '3f2a9c')), ['2026-11-27T09:30:00.123456Z', '3f2a9c'], "/problems' tiebreak is a fingerprint")
+  t.same(decodeCursor('events', encodeCursor('events', '0001-01-01T00:00:00.000000Z', '9223372036854775807')), ['0001-01-01T00:00:00.000000Z', '9223372036854775807'], 'the largest bigint, the earliest year')
+  const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const bad: [string, string][] = [
+    ['', 'empty'],
+    ['!!', 'not base64url'],
+    [b64([1, 2]), 'not strings'],
+    [b64({ a: 1 }), 'not a list'],
+    [Buffer.from('not json').toString('base64url'), 'not JSON'],
+    [b64(['2026-11-27T09:30:00.123456Z', '42']), 'untagged'],
+    [c.replace(/./, 'x'), 'tampered'],
+    [encodeCursor('problems', '2026-11-27T09:30:00.123456Z', '42'), "another list's cursor"],
+    [encodeCursor('dead-letters', '2026-11-27T09:30:00.123456Z', '42'), "another list's cursor"],
+    [encodeCursor('events', 'abc', '1'), 'key not a timestamp'],
+    [encodeCursor('events', '2026-11-27T09:30:00Z', '1'), 'key not as the database prints it'],
+    [encodeCursor('events', '2026-02-30T09:30:00.000000Z', '1'), 'no such day'],
+    [encodeCursor('events', '0000-01-01T00:00:00.000000Z', '1'), 'year 0'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', '9223372036854775808'), 'tiebreak past the bigint range'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', '12345678901234567890'), 'a 20-digit tiebreak'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', '3f2a9c'), 'tiebreak not a number'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', '-1'), 'tiebreak negative'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', ''), 'tiebreak empty'],
+    [encodeCursor('events', '2026-11-27T09:30:00.123456Z', '1e3'), 'tiebreak not an integer literal'],
+  ]
+  for (const [cursor, why] of bad) t.equal(decodeCursor('events', cursor), undefined, why)
+  t.equal(decodeCursor('problems', encodeCursor('problems', '2026-11-27T09:30:00.123456Z', '')), undefined, 'an empty fingerprint')
+  t.equal(decodeCursor('problems', encodeCursor('problems', '2026-11-27T09:30:00.123456Z', 'a\u0000b')), undefined, 'a NUL in the fingerprint')
+  t.equal(decodeCursor('problems', c), undefined, "an /events cursor on /problems")
+  t.end()
+})
+
+void t.test('times outside the years 1 to 9999, or on days that do not exist, are a 400', (t) => {
+  const now = Date.parse('2026-11-27T12:00:00Z')
+  const problem = (q: Record<string, string>): string => {
+    try {
+      parseEventsQuery(q, now)
+    } catch (err) {
+      if (err instanceof ReflexError && err.status === 400) return err.message
+      throw err
+    }
+    return 'accepted'
+  }
+  t.match(problem({ since: '999999d' }), /since: '999999d' reaches back before the year 1/)
+  t.match(problem({ until: '0000-01-01T00:00:00Z' }), /until: '0000-01-01T00:00:00Z' is outside the years 1 to 9999/)
+  t.match(problem({ since: '0001-01-01T00:30:00+01:00' }), /since: .* is outside the years 1 to 9999/, 'year 0 once in UTC')
+  t.match(problem({ until: '9999-12-31T23:30:00-01:00' }), /until: .* is outside the years 1 to 9999/, 'year 10000 once in UTC')
+  t.match(problem({ since: '2026-02-30T00:00:00Z' }), /since: '2026-02-30T00:00:00Z' is not an RFC 3339 timestamp/, 'not rolled over to March 2')
+  t.match(problem({ q: 'a\u0000b' }), /q: must not contain a NUL character/)
+  t.same(parseEventsQuery({ since: '0001-01-01T00:00:00Z', until: '9999-12-31T23:59:59.999Z' }, now).filter, { since: '0001-01-01T00:00:00.000Z', until: '9999-12-31T23:59:59.999Z' }, 'the edges themselves are fine')
+  t.same(parseEventsQuery({ since: '2028-02-29T00:00:00Z' }, now).filter.since, '2028-02-29T00:00:00.000Z', 'a leap day is a day')
   t.end()
 })
 
