@@ -91,7 +91,7 @@ export function openApiDocument(): Schema {
       ),
       '/api/v1/stats': get(
         'getStats',
-        'Counts per severity, category and namespace over a window (hour buckets), and alert/recovery outcomes',
+        'Counts per severity, category and namespace over exactly [since, until) (hour buckets, partial at the edges), and alert/recovery outcomes',
         [q('since', 'Window start (default 24h ago); RFC 3339 or a duration.'), q('until', 'Window end (default now).'), q('namespace', 'Only this namespace.')],
         ok(ref('Stats'), 'Counts'),
       ),

@@ -1,6 +1,6 @@
 // The read side: parameterized SQL over the event table and the projections. Pages are keyset-paginated
 // newest first on (time, seq), which the indexes in migrations/001 serve directly (docs/PERSIST.md).
-import type { Severity } from '../../shared/contracts.js'
+import { EVENT_TYPES, type Severity } from '../../shared/contracts.js'
 import type { Queryable } from '../../shared/db.js'
 import { encodeCursor, type DeadLetterQuery, type EventFilter, type Page, type PodEventsQuery, type PodStatus, type ProblemsQuery, type StatsQuery } from './query-params.js'
 
@@ -286,16 +286,53 @@ export interface Stats {
   readonly buckets: { readonly bucket: string; readonly critical: number; readonly warning: number; readonly info: number }[]
 }
 
-/** Classified counts come from the hourly count table (the window is widened to whole hours). */
-export async function stats(db: Queryable, q: StatsQuery): Promise<Stats> {
+const HOUR_MS = 3_600_000
+
+interface CountRow {
+  bucket: string
+  namespace: string
+  category: string
+  severity: string
+  count: number
+}
+
+/**
+ * Classified counts over exactly [since, until), as /events counts them: the hours the window covers whole
+ * come from the hourly count table (store-write.ts keeps it with the events), the partial hours at either
+ * edge — at most two hours of events, on the timeline index — from the events themselves, bucketed and
+ * keyed as the count table is. So every field agrees with /events?type=dev.kubereflex.event.classified.
+ */
+async function classifiedCounts(db: Queryable, q: StatsQuery): Promise<CountRow[]> {
+  const since = Date.parse(q.since)
+  const until = Date.parse(q.until)
+  const firstWhole = Math.ceil(since / HOUR_MS) * HOUR_MS
+  const endWhole = Math.floor(until / HOUR_MS) * HOUR_MS
+  // Without a whole hour inside, the window is all edge.
+  const whole = firstWhole < endWhole ? { from: new Date(firstWhole).toISOString(), to: new Date(endWhole).toISOString() } : undefined
+  const edges = whole === undefined ? [[q.since, q.until]] : [[q.since, whole.from], [whole.to, q.until]].filter(([from, to]) => from !== to)
+  const parts: string[] = []
   const w = new Where()
-  w.add((p) => `bucket >= date_trunc('hour', ${p(q.since)}::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`)
-  w.add((p) => `bucket < ${p(q.until)}::timestamptz`)
-  if (q.namespace !== undefined) w.add((p) => `namespace = ${p(q.namespace)}`)
-  const rows = await db.query<{ bucket: string; namespace: string; category: string; severity: string; count: number }>(
-    `SELECT ${iso('bucket')} AS bucket, namespace, category, severity, count::int AS count FROM persist_event_counts ${w.sql} ORDER BY bucket`,
+  const ns = q.namespace === undefined ? '' : ` AND namespace = ${w.param(q.namespace)}`
+  if (whole !== undefined) {
+    parts.push(`SELECT bucket, namespace, category, severity, count FROM persist_event_counts
+      WHERE bucket >= ${w.param(whole.from)}::timestamptz AND bucket < ${w.param(whole.to)}::timestamptz${ns}`)
+  }
+  if (edges.length > 0) {
+    const ranges = edges.map(([from, to]) => `(occurred_at >= ${w.param(from)}::timestamptz AND occurred_at < ${w.param(to)}::timestamptz)`).join(' OR ')
+    parts.push(`SELECT date_bin('1 hour', occurred_at, timestamptz '2000-01-01 00:00:00+00'), coalesce(namespace, ''), coalesce(category, 'other'), severity, count(*)
+      FROM persist_events WHERE type = ${w.param(EVENT_TYPES.classified)} AND severity IS NOT NULL AND (${ranges})${ns}
+      GROUP BY 1, 2, 3, 4`)
+  }
+  const rows = await db.query<CountRow>(
+    `SELECT ${iso('bucket')} AS bucket, namespace, category, severity, count::int AS count
+     FROM (${parts.join(' UNION ALL ')}) AS c (bucket, namespace, category, severity, count) ORDER BY bucket`,
     w.params,
   )
+  return rows.rows
+}
+
+export async function stats(db: Queryable, q: StatsQuery): Promise<Stats> {
+  const rows = await classifiedCounts(db, q)
   const t = new Where()
   t.add(() => "(type LIKE 'dev.kubereflex.alert.%' OR type LIKE 'dev.kubereflex.recovery.%')")
   t.add((p) => `occurred_at >= ${p(q.since)}::timestamptz`)
@@ -307,7 +344,7 @@ export async function stats(db: Queryable, q: StatsQuery): Promise<Stats> {
   const byNamespace: Record<string, number> = {}
   const buckets = new Map<string, { bucket: string; critical: number; warning: number; info: number }>()
   let total = 0
-  for (const r of rows.rows) {
+  for (const r of rows) {
     const n = Number(r.count)
     total += n
     bySeverity[r.severity] = (bySeverity[r.severity] ?? 0) + n

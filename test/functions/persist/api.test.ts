@@ -2,8 +2,9 @@
 // checked against answers computed independently from the fixtures, the compatibility routes, problems,
 // stats, lookup by (source, id), 400s for malformed queries, and bearer-token auth.
 import t, { type Test } from 'tap'
-import type { CloudEventV1 } from '../../../shared/cloudevent.js'
+import { toBinary, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from './backends.js'
+import { alertReply, classified } from './fixtures.js'
 import { dataOf, occurredAt, seed } from './seed.js'
 
 // Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
@@ -291,6 +292,72 @@ eachBackend(t, 'query API over a seeded history', async (t, backend) => {
     const unknown = await getJson<{ code: string }>(`${api}/nothing-here`)
     t.equal(unknown.status, 404)
   })
+})
+
+eachBackend(t, '/stats counts exactly the window /events lists, partial hours included', async (t, backend) => {
+  const { url } = await startPersist(t, backend, { now })
+  const at = (hhmm: string): Date => new Date(`2026-11-27T${hhmm}:00Z`)
+  const occurrences = [
+    classified({ namespace: 'shop', name: 'cart-7d9f8c6b5-x2x9q', reason: 'BackOff', message: 'Back-off restarting failed container app in pod cart-7d9f8c6b5-x2x9q_shop', severity: 'critical', category: 'crashloop', at: at('10:10') }),
+    classified({ namespace: 'payments', name: 'ledger-5c7d9b8f4-q8w2k', reason: 'Unhealthy', message: 'Readiness probe failed: HTTP probe failed with statuscode: 503', severity: 'warning', category: 'probe', at: at('10:50') }),
+    classified({ namespace: 'shop', name: 'cart-7d9f8c6b5-x2x9q', reason: 'Pulled', message: 'Successfully pulled image "registry.example.com/shop/cart:1.4.2" in 1.2s', severity: 'info', category: 'lifecycle', at: at('11:30') }),
+    classified({ namespace: 'payments', name: 'ledger-5c7d9b8f4-q8w2k', reason: 'OOMKilling', message: 'Memory cgroup out of memory: Killed process 4211 (java)', severity: 'critical', category: 'oom', at: at('12:05') }),
+    classified({ namespace: 'shop', name: 'web-6b8d7c9f5-k2m4n', reason: 'Unhealthy', message: 'Liveness probe failed: Get "http://10.244.1.7:8080/healthz": context deadline exceeded', severity: 'warning', category: 'probe', at: at('13:00') }),
+  ]
+  const events = [...occurrences, alertReply(occurrences[0] as CloudEventV1, 'sent', at('10:30'))]
+  for (const e of events) {
+    const { headers, body } = toBinary(e)
+    t.equal((await fetch(url, { method: 'POST', headers, body })).status, 202)
+  }
+  interface Stats {
+    since: string
+    until: string
+    total: number
+    bySeverity: Record<string, number>
+    byCategory: Record<string, number>
+    byNamespace: Record<string, number>
+    byType: Record<string, number>
+    buckets: { bucket: string; critical: number; warning: number; info: number }[]
+  }
+  const windows: [string, string, string | undefined, number][] = [
+    ['10:20', '10:40', undefined, 0], // inside one hour, between two events
+    ['10:05', '12:30', undefined, 4], // partial, whole, partial
+    ['10:50', '13:00', undefined, 3], // since on an event (inclusive), until on one (exclusive)
+    ['11:00', '13:00', undefined, 2], // whole hours only
+    ['10:15', '11:45', undefined, 2], // two partial hours, no whole one
+    ['10:05', '12:30', 'payments', 2],
+  ]
+  for (const [from, to, namespace, expected] of windows) {
+    const since = at(from).toISOString()
+    const until = at(to).toISOString()
+    const ns = namespace === undefined ? '' : `&namespace=${namespace}`
+    const name = `${from}–${to}${ns}`
+    const stats = await getJson<Stats>(`${url}/api/v1/stats?since=${since}&until=${until}${ns}`)
+    const listed = await getJson<Page<Item>>(`${url}/api/v1/events?type=dev.kubereflex.event.classified&since=${since}&until=${until}${ns}&limit=500`)
+    t.equal(stats.status, 200, name)
+    const items = listed.body.items
+    t.equal(items.length, expected, `${name}: /events lists ${expected}`)
+    t.equal(stats.body.total, expected, `${name}: total`)
+    t.same([stats.body.since, stats.body.until], [since, until], `${name}: the window echoed is the window counted`)
+    const tally = (f: (e: Item) => string): Record<string, number> => {
+      const out: Record<string, number> = {}
+      for (const e of items) out[f(e)] = (out[f(e)] ?? 0) + 1
+      return out
+    }
+    t.same(stats.body.bySeverity, { critical: 0, warning: 0, info: 0, ...tally((e) => String(e.severity)) }, `${name}: bySeverity`)
+    t.same(stats.body.byCategory, tally((e) => String(e.category)), `${name}: byCategory`)
+    t.same(stats.body.byNamespace, tally((e) => String(e.namespace)), `${name}: byNamespace`)
+    const perHour = new Map<string, { bucket: string; critical: number; warning: number; info: number }>()
+    for (const e of items) {
+      const bucket = `${e.occurredAt.slice(0, 13)}:00:00.000000Z`
+      const counts = perHour.get(bucket) ?? { bucket, critical: 0, warning: 0, info: 0 }
+      counts[e.severity as 'critical' | 'warning' | 'info']++
+      perHour.set(bucket, counts)
+    }
+    t.same(stats.body.buckets, [...perHour.values()].sort((a, b) => a.bucket.localeCompare(b.bucket)), `${name}: buckets hold the window's events only`)
+  }
+  const quiet = await getJson<Stats>(`${url}/api/v1/stats?since=${at('10:20').toISOString()}&until=${at('10:40').toISOString()}`)
+  t.same(quiet.body.byType, { 'dev.kubereflex.alert.sent': 1 }, 'byType over the same exact window')
 })
 
 eachBackend(t, 'bearer-token auth on the API when PERSIST_API_TOKEN is set', async (t, backend) => {
