@@ -9,6 +9,7 @@ import { UsageError, cannotRead } from '../io.js'
 import { toBinary, validateAttributes, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { EventFilter } from '../../functions/persist/query-params.js'
+import type { Queryable } from '../../shared/db.js'
 
 export const REPLAY_HELP = `Usage: kube-reflex replay (--from-db | --from FILE) --to URL [options]
 
@@ -27,6 +28,8 @@ Options:
       --to <url>         where to send (a Broker ingress or a function)
       --since <time>     only events that occurred at or after: RFC 3339 or 15m, 6h, 7d
       --until <time>     only events that occurred before
+                         (either way, --from-db sends only the events stored
+                         when it starts: not those stored while it runs)
       --filter <k=v>     repeatable; k is one of namespace, severity, category,
                          reason, kind, name, fingerprint (one problem's history),
                          type (a prefix with .*), q (message text)
@@ -121,10 +124,15 @@ export async function parseOptions(argv: string[], now = Date.now()): Promise<Re
   }
 }
 
+/** What --from-db reads: the persist event store. */
+export type EventStoreReader = Queryable & { close(): Promise<void> }
+
 export interface ReplayDeps {
   readonly fetch: typeof fetch
   /** Backoff between attempts; tests pass a no-op. */
   readonly sleep: (ms: number) => Promise<void>
+  /** The store --from-db reads (default: DATABASE_URL, else the embedded one); tests share a running persist's. */
+  readonly openStore?: (io: CommandIO) => Promise<EventStoreReader>
 }
 
 export interface ReplayResult {
@@ -165,26 +173,39 @@ async function send(event: CloudEventV1, to: URL, retries: number, deps: ReplayD
 }
 
 class Progress {
-  private last = 0
+  private last = -1
+  private readonly tty: boolean
   constructor(
     private readonly io: CommandIO,
     private readonly total: number,
-  ) {}
+  ) {
+    this.tty = (io.stderr as { isTTY?: boolean }).isTTY === true
+  }
+
   tick(done: number): void {
-    const tty = (this.io.stderr as { isTTY?: boolean }).isTTY === true
-    if (tty) {
+    if (this.tty) {
+      // Clamped: a count is a snapshot, and the store may gain or lose rows (a prune) while we send.
       const width = 30
-      const filled = this.total === 0 ? width : Math.round((width * done) / this.total)
+      const filled = this.total === 0 ? width : Math.max(0, Math.min(width, Math.round((width * done) / this.total)))
       this.io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${this.total}`)
-      if (done === this.total) this.io.stderr.write('\n')
       return
     }
     // Not a terminal (CI logs): a line per 10 % rather than a bar redrawn with \r.
     const step = Math.max(1, Math.ceil(this.total / 10))
-    if (done === this.total || done - this.last >= step) {
-      this.last = done
-      this.io.stderr.write(`replay: ${done}/${this.total}\n`)
-    }
+    if (done - Math.max(this.last, 0) >= step) this.line(done)
+  }
+
+  /** The final state: the bar ends its line; a log ends with the final count. */
+  finish(done: number): void {
+    if (this.tty) {
+      this.tick(done)
+      this.io.stderr.write('\n')
+    } else if (this.last !== done) this.line(done)
+  }
+
+  private line(done: number): void {
+    this.last = done
+    this.io.stderr.write(`replay: ${done}/${this.total}\n`)
   }
 }
 
@@ -236,19 +257,18 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
     events = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(it.next()) }) }
     total = collected.length
   } else {
-    const [{ openDatabase }, { listEvents, countEvents }, { decodeCursor }] = await Promise.all([
-      import('../../shared/db.js'),
+    const [{ listEvents, countEvents, lastEventSeq }, { decodeCursor }] = await Promise.all([
       import('../../functions/persist/store-read.js'),
       import('../../functions/persist/query-params.js'),
     ])
-    const databaseUrl = io.env.DATABASE_URL || undefined
-    const dataDir = resolve(io.cwd, io.env.KUBE_REFLEX_DATA_DIR || '.kube-reflex')
-    // Opening a missing embedded store would create an empty one: say what is wrong instead.
-    if (databaseUrl === undefined && !existsSync(resolve(dataDir, 'db'))) throw new ReplayError(`no event store under ${dataDir} (set KUBE_REFLEX_DATA_DIR or DATABASE_URL)`)
-    const db = await openDatabase({ databaseUrl, dataDir })
+    const db = await (deps.openStore ?? openStore)(io)
     close = () => db.close()
+    // The window ends at what is stored when the replay starts, --until or not: events stored while it runs
+    // (the replies the replayed events cause, when persist is live) are not sent, and the count holds.
+    let storedThrough: string
     try {
-      total = await countEvents(db, options.filter)
+      storedThrough = await lastEventSeq(db)
+      total = await countEvents(db, options.filter, storedThrough)
     } catch (err) {
       await close()
       throw new ReplayError('cannot read the event store (has persist run against this database?)', { cause: err })
@@ -257,10 +277,11 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
     events = (async function* () {
       let cursor: readonly [string, string] | undefined
       for (;;) {
-        const page = await listEvents(db, filter, { limit: 200, cursor }, 'asc')
+        const page = await listEvents(db, filter, { limit: 200, cursor }, 'asc', storedThrough)
         for (const item of page.items) yield fromJson(item.event)
         if (page.nextCursor === null) return
         cursor = decodeCursor('events', page.nextCursor)
+        if (cursor === undefined) throw new Error(`the store issued a cursor it does not accept: ${page.nextCursor}`)
       }
     })()
   }
@@ -284,8 +305,17 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
   } finally {
     await close()
   }
-  if (total === 0) progress.tick(0)
+  progress.finish(done)
   return result
+}
+
+async function openStore(io: CommandIO): Promise<EventStoreReader> {
+  const { openDatabase } = await import('../../shared/db.js')
+  const databaseUrl = io.env.DATABASE_URL || undefined
+  const dataDir = resolve(io.cwd, io.env.KUBE_REFLEX_DATA_DIR || '.kube-reflex')
+  // Opening a missing embedded store would create an empty one: say what is wrong instead.
+  if (databaseUrl === undefined && !existsSync(resolve(dataDir, 'db'))) throw new ReplayError(`no event store under ${dataDir} (set KUBE_REFLEX_DATA_DIR or DATABASE_URL)`)
+  return openDatabase({ databaseUrl, dataDir })
 }
 
 export const replayCommand: Command = async (argv: string[], io: CommandIO) => {

@@ -116,9 +116,24 @@ function eventWhere(f: EventFilter): Where {
   return w
 }
 
-/** Newest first; `order: 'asc'` (oldest first) is what replay uses. */
-export async function listEvents(db: Queryable, filter: EventFilter, page: Page, order: 'desc' | 'asc' = 'desc'): Promise<PageOf<StoredEvent>> {
+/** The newest event's seq ('0' for an empty store): with `storedThrough`, what was stored up to now. */
+export async function lastEventSeq(db: Queryable): Promise<string> {
+  const r = await db.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM persist_events')
+  return r.rows[0]?.seq ?? '0'
+}
+
+function boundedWhere(filter: EventFilter, storedThrough: string | undefined): Where {
   const w = eventWhere(filter)
+  if (storedThrough !== undefined) w.add((p) => `seq <= ${p(storedThrough)}::bigint`)
+  return w
+}
+
+/**
+ * Newest first; `order: 'asc'` (oldest first) is what replay uses. `storedThrough` (a seq from lastEventSeq)
+ * leaves out events stored after it, whatever their time: replay's window ends where it started.
+ */
+export async function listEvents(db: Queryable, filter: EventFilter, page: Page, order: 'desc' | 'asc' = 'desc', storedThrough?: string): Promise<PageOf<StoredEvent>> {
+  const w = boundedWhere(filter, storedThrough)
   if (page.cursor !== undefined) {
     const [t, s] = page.cursor
     w.add((p) => `(occurred_at, seq) ${order === 'desc' ? '<' : '>'} (${p(t)}::timestamptz, ${p(s)}::bigint)`)
@@ -131,8 +146,8 @@ export async function listEvents(db: Queryable, filter: EventFilter, page: Page,
   return paginate(rows.rows, page.limit, toStored, (r) => encodeCursor('events', r.occurred_at, String(r.seq)))
 }
 
-export async function countEvents(db: Queryable, filter: EventFilter): Promise<number> {
-  const w = eventWhere(filter)
+export async function countEvents(db: Queryable, filter: EventFilter, storedThrough?: string): Promise<number> {
+  const w = boundedWhere(filter, storedThrough)
   const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM persist_events ${w.sql}`, w.params)
   return Number(r.rows[0]?.n ?? 0)
 }

@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
-import { parseOptions } from '../../../cli/commands/replay.js'
-import { parseHttpEvent, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
+import { parseOptions, replay } from '../../../cli/commands/replay.js'
+import { parseHttpEvent, toBinary, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from '../../functions/persist/backends.js'
-import { history } from '../../functions/persist/fixtures.js'
+import { classified, history } from '../../functions/persist/fixtures.js'
 import { dataOf, occurredAt, seed } from '../../functions/persist/seed.js'
 
 // Opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
@@ -44,6 +44,52 @@ eachBackend(t, 'replay --from-db re-sends the filtered window, oldest first, wit
   t.equal(await main(['replay', '--from-db', '--since', since, '--filter', 'namespace=shop', '--filter', 'severity=critical,warning', '--to', `${target.url}/`], again), 0)
   const count = await target.db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')
   t.equal(count.rows[0]?.n, expected.length, 'replaying twice stores nothing twice: the receiver deduplicates on (source, id)')
+})
+
+eachBackend(t, 'replay --from-db sends what was stored when it started, not what is stored while it runs', async (t, backend) => {
+  const source = await startPersist(t, backend)
+  // More than one page (replay reads 200 at a time), so pages are read while events are being added.
+  const seeded = await seed(source.url, 250, NOW)
+  const seededIds = new Set(seeded.map((e) => `${e.source} ${e.id}`))
+  // The receiver stores new events into the same store while the replay runs, as the replies a replay
+  // causes reach a live persist: some newer than everything replayed, some among the events still to come.
+  const received: string[] = []
+  let added = 0
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const event = parseHttpEvent(req.headers, Buffer.concat(chunks))
+      received.push(`${event.source} ${event.id}`)
+      if (added >= 20) {
+        res.writeHead(202).end()
+        return
+      }
+      const n = added++
+      const at = n % 2 === 0 ? new Date() : new Date(NOW.getTime() - 60_000)
+      const fresh = classified({ namespace: 'shop', name: 'cart-7d9f8c6b5-x2x9q', reason: 'BackOff', message: 'Back-off restarting failed container app in pod cart-7d9f8c6b5-x2x9q_shop', severity: 'critical', category: 'crashloop', at, inputId: `during-replay-${n}` })
+      const { headers, body } = toBinary(fresh)
+      fetch(source.url, { method: 'POST', headers, body }).then(
+        (stored) => res.writeHead(stored.status === 202 ? 202 : 500).end(),
+        () => res.writeHead(500).end(),
+      )
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const options = await parseOptions(['--from-db', '--to', url])
+  if (options === 'help') throw new Error('unexpected --help')
+  const cli = captureIO()
+  // A terminal: the bar is drawn (it threw RangeError once more events were sent than counted).
+  Object.assign(cli.stderr, { isTTY: true })
+  const result = await replay(options, cli, { fetch, sleep: () => Promise.resolve(), openStore: () => Promise.resolve({ query: source.db.query.bind(source.db), close: () => Promise.resolve() }) })
+  t.equal(added, 20, 'the receiver stored 20 events during the replay')
+  t.equal((await source.db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')).rows[0]?.n, seeded.length + 20)
+  t.same(result, { sent: seeded.length, rejected: 0, failed: 0, invalid: 0 }, 'every stored event, and nothing else')
+  t.same([...received].sort(), [...seededIds].sort(), 'the events stored before the replay, each once')
+  t.match(cli.err(), new RegExp(`\\[#{30}\\] ${seeded.length}/${seeded.length}\\n$`), 'the bar ends full, on its own line')
 })
 
 void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 retried', async (t) => {
