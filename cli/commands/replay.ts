@@ -25,7 +25,8 @@ The embedded store belongs to one process: stop persist (kube-reflex dev/serve)
 before replaying from it, or use DATABASE_URL.
 
 Options:
-      --to <url>         where to send (a Broker ingress or a function)
+      --to <url>         where to send (a Broker ingress or a function); redirects
+                         are not followed: a 3xx answer counts as rejected
       --since <time>     only events that occurred at or after: RFC 3339 or 15m, 6h, 7d
       --until <time>     only events that occurred before
                          (either way, --from-db sends only the events stored
@@ -142,7 +143,7 @@ export interface ReplayResult {
   invalid: number
 }
 
-type Outcome = 'sent' | 'rejected' | 'failed'
+type Outcome = { readonly outcome: 'sent' } | { readonly outcome: 'rejected' | 'failed'; readonly why: string }
 
 /** The stored JSON event back to a wire event: data_base64 becomes bytes again (CloudEvents JSON §3.1). */
 function fromJson(json: Record<string, unknown>): CloudEventV1 {
@@ -156,18 +157,27 @@ async function send(event: CloudEventV1, to: URL, retries: number, deps: ReplayD
   const { headers, body } = toBinary(event)
   for (let attempt = 1; ; attempt++) {
     let retryAfter: number | undefined
+    let why: string
     try {
-      const res = await deps.fetch(to, { method: 'POST', headers, body, signal })
+      // Redirects are not followed: fetch would turn the POST into a GET on 301/302/303 (Fetch §4.4) and
+      // the event would not arrive, yet count as sent. A receiver that redirects has not accepted it.
+      const res = await deps.fetch(to, { method: 'POST', headers, body, signal, redirect: 'manual' })
       await res.arrayBuffer()
-      if (res.status >= 200 && res.status < 300) return 'sent'
+      if (res.status >= 200 && res.status < 300) return { outcome: 'sent' }
+      if (res.status >= 300 && res.status < 400) {
+        const location = res.headers.get('location')
+        return { outcome: 'rejected', why: `HTTP ${res.status} redirect${location === null ? ' without a Location' : ` to ${location}`} (not followed: give the final URL as --to)` }
+      }
+      why = `HTTP ${res.status}`
       // Knative's retry table: 429 and 5xx are worth retrying; other 4xx will fail again.
-      if (res.status !== 429 && res.status < 500) return 'rejected'
+      if (res.status !== 429 && res.status < 500) return { outcome: 'rejected', why }
       const ra = Number(res.headers.get('retry-after'))
       if (Number.isFinite(ra) && ra > 0) retryAfter = Math.min(ra, 30) * 1000
     } catch (err) {
       if (signal.aborted) throw err
+      why = err instanceof Error ? ((err.cause instanceof Error ? err.cause.message : undefined) ?? err.message) : String(err)
     }
-    if (attempt >= retries) return 'failed'
+    if (attempt >= retries) return { outcome: 'failed', why }
     await deps.sleep(retryAfter ?? Math.min(200 * 2 ** (attempt - 1), 5000))
   }
 }
@@ -295,9 +305,9 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
         if (io.stopSignal.aborted) return
         const next = await iterator.next()
         if (next.done === true) return
-        const outcome = await send(next.value, options.to, options.retries, deps, io.stopSignal)
-        result[outcome]++
-        if (outcome !== 'sent') io.stderr.write(`replay: ${next.value.source} ${next.value.id}: ${outcome === 'rejected' ? 'rejected by the receiver' : 'gave up after retries'}\n`)
+        const sent = await send(next.value, options.to, options.retries, deps, io.stopSignal)
+        result[sent.outcome]++
+        if (sent.outcome !== 'sent') io.stderr.write(`replay: ${next.value.source} ${next.value.id}: ${sent.outcome === 'rejected' ? 'rejected by the receiver' : 'gave up after retries'}: ${sent.why}\n`)
         progress.tick(++done)
       }
     }

@@ -156,9 +156,40 @@ void t.test('replay reports a receiver that rejects, and gives up after --retrie
   const cli = captureIO({}, dir)
   t.equal(await main(['replay', '--from', 'r.ndjson', '--to', url, '--retries', '2'], cli), 1)
   t.match(cli.out(), /replayed 1 of 3 events .*, 1 rejected, 1 failed/)
-  t.match(cli.err(), /\/t e-400: rejected by the receiver/)
-  t.match(cli.err(), /\/t e-500: gave up after retries/)
+  t.match(cli.err(), /\/t e-400: rejected by the receiver: HTTP 400\n/)
+  t.match(cli.err(), /\/t e-500: gave up after retries: HTTP 500\n/)
   t.equal(attempts500, 2, '--retries attempts, no more')
+})
+
+void t.test('a redirect is a rejected delivery naming the status and Location, never followed', async (t) => {
+  const requests: string[] = []
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${String(req.headers['ce-id'] ?? '-')}`)
+    req.resume()
+    req.on('end', () => {
+      const id = String(req.headers['ce-id'])
+      if (req.url === '/moved') res.writeHead(202).end()
+      else if (id === 'e-301') res.writeHead(301, { location: '/moved' }).end()
+      else if (id === 'e-302') res.writeHead(302, { location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/moved` }).end()
+      else if (id === 'e-303') res.writeHead(303, { location: '/moved' }).end()
+      else if (id === 'e-307') res.writeHead(307).end()
+      else res.writeHead(202).end()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const ids = ['e-ok', 'e-301', 'e-302', 'e-303', 'e-307']
+  const dir = t.testdir({ 'r.ndjson': ids.map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n') })
+  const cli = captureIO({}, dir)
+  t.equal(await main(['replay', '--from', 'r.ndjson', '--to', url], cli), 1, 'exit 1: not every event was accepted')
+  t.match(cli.out(), /^replayed 1 of 5 events .*, 4 rejected\n$/)
+  t.match(cli.err(), /\/t e-301: rejected by the receiver: HTTP 301 redirect to \/moved \(not followed: give the final URL as --to\)\n/)
+  t.match(cli.err(), new RegExp(`/t e-302: rejected by the receiver: HTTP 302 redirect to ${url}moved `))
+  t.match(cli.err(), /\/t e-303: rejected by the receiver: HTTP 303 redirect to \/moved /)
+  t.match(cli.err(), /\/t e-307: rejected by the receiver: HTTP 307 redirect without a Location /)
+  t.same(requests, ids.map((id) => `POST / ${id}`), 'one POST per event to --to, and nothing sent to the Location (as a GET or otherwise)')
 })
 
 void t.test('usage errors exit 2 with a message', async (t) => {
