@@ -2,6 +2,7 @@
 // to a broker or a function, in binary content mode with the original attributes, oldest first.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
@@ -39,7 +40,9 @@ Options:
   -h, --help             show this help
 
 Progress goes to stderr; the final count to stdout. Exit code 1 if any event
-was not accepted.
+was not accepted, or if the replay was stopped (Ctrl-C, SIGTERM) before every
+event was sent: the count then says so ("interrupted: …, N not sent"). Running
+it again is safe: receivers deduplicate.
 `
 
 /** A source that cannot be read: reported as one line, exit code 1. */
@@ -130,20 +133,29 @@ export type EventStoreReader = Queryable & { close(): Promise<void> }
 
 export interface ReplayDeps {
   readonly fetch: typeof fetch
-  /** Backoff between attempts; tests pass a no-op. */
-  readonly sleep: (ms: number) => Promise<void>
+  /** Backoff between attempts, cut short by `stop` (sleepUntilStopped); tests pass a no-op. */
+  readonly sleep: (ms: number, stop: AbortSignal) => Promise<void>
   /** The store --from-db reads (default: DATABASE_URL, else the embedded one); tests share a running persist's. */
   readonly openStore?: (io: CommandIO) => Promise<EventStoreReader>
 }
 
 export interface ReplayResult {
+  /** Events to send: the recording's, or the store's matches when the replay started. */
+  total: number
   sent: number
   rejected: number
   failed: number
   invalid: number
+  /** Stopped (SIGINT/SIGTERM) before every event was tried; an event in flight then counts as not sent. */
+  interrupted: boolean
 }
 
-type Outcome = { readonly outcome: 'sent' } | { readonly outcome: 'rejected' | 'failed'; readonly why: string }
+/** The backoff: resolves after `ms`, or as soon as the process is asked to stop. */
+export async function sleepUntilStopped(ms: number, stop: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal: stop }).catch(() => undefined)
+}
+
+type Outcome = { readonly outcome: 'sent' } | { readonly outcome: 'interrupted' } | { readonly outcome: 'rejected' | 'failed'; readonly why: string }
 
 /** The stored JSON event back to a wire event: data_base64 becomes bytes again (CloudEvents JSON §3.1). */
 function fromJson(json: Record<string, unknown>): CloudEventV1 {
@@ -156,13 +168,15 @@ function fromJson(json: Record<string, unknown>): CloudEventV1 {
 async function send(event: CloudEventV1, to: URL, retries: number, deps: ReplayDeps, signal: AbortSignal): Promise<Outcome> {
   const { headers, body } = toBinary(event)
   for (let attempt = 1; ; attempt++) {
+    if (signal.aborted) return { outcome: 'interrupted' }
     let retryAfter: number | undefined
     let why: string
     try {
       // Redirects are not followed: fetch would turn the POST into a GET on 301/302/303 (Fetch §4.4) and
       // the event would not arrive, yet count as sent. A receiver that redirects has not accepted it.
       const res = await deps.fetch(to, { method: 'POST', headers, body, signal, redirect: 'manual' })
-      await res.arrayBuffer()
+      // The status decides: a stop (or a reset) while the body is drained does not undo a 2xx.
+      await res.arrayBuffer().catch(() => undefined)
       if (res.status >= 200 && res.status < 300) return { outcome: 'sent' }
       if (res.status >= 300 && res.status < 400) {
         const location = res.headers.get('location')
@@ -174,11 +188,12 @@ async function send(event: CloudEventV1, to: URL, retries: number, deps: ReplayD
       const ra = Number(res.headers.get('retry-after'))
       if (Number.isFinite(ra) && ra > 0) retryAfter = Math.min(ra, 30) * 1000
     } catch (err) {
-      if (signal.aborted) throw err
+      // Stopped mid-request: whether the receiver took the event is unknown; re-sending it is safe (dedup).
+      if (signal.aborted) return { outcome: 'interrupted' }
       why = err instanceof Error ? ((err.cause instanceof Error ? err.cause.message : undefined) ?? err.message) : String(err)
     }
     if (attempt >= retries) return { outcome: 'failed', why }
-    await deps.sleep(retryAfter ?? Math.min(200 * 2 ** (attempt - 1), 5000))
+    await deps.sleep(retryAfter ?? Math.min(200 * 2 ** (attempt - 1), 5000), signal)
   }
 }
 
@@ -256,7 +271,7 @@ async function* fromFile(path: string, filter: EventFilter, result: ReplayResult
 }
 
 export async function replay(options: ReplayOptions, io: CommandIO, deps: ReplayDeps): Promise<ReplayResult> {
-  const result: ReplayResult = { sent: 0, rejected: 0, failed: 0, invalid: 0 }
+  const result: ReplayResult = { total: 0, sent: 0, rejected: 0, failed: 0, invalid: 0, interrupted: false }
   let events: AsyncIterable<CloudEventV1, unknown>
   let total: number
   let close = (): Promise<void> => Promise.resolve()
@@ -297,17 +312,25 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
   }
   const progress = new Progress(io, total)
   let done = 0
+  let stopped = false
   try {
     const iterator = events[Symbol.asyncIterator]()
     // A small pool pulling from one iterator: with concurrency 1, strictly in order.
     const worker = async (): Promise<void> => {
       for (;;) {
-        if (io.stopSignal.aborted) return
+        if (io.stopSignal.aborted) {
+          stopped = true
+          return
+        }
         const next = await iterator.next()
         if (next.done === true) return
-        const sent = await send(next.value, options.to, options.retries, deps, io.stopSignal)
-        result[sent.outcome]++
-        if (sent.outcome !== 'sent') io.stderr.write(`replay: ${next.value.source} ${next.value.id}: ${sent.outcome === 'rejected' ? 'rejected by the receiver' : 'gave up after retries'}: ${sent.why}\n`)
+        const delivery = await send(next.value, options.to, options.retries, deps, io.stopSignal)
+        if (delivery.outcome === 'interrupted') {
+          stopped = true
+          return
+        }
+        result[delivery.outcome]++
+        if (delivery.outcome !== 'sent') io.stderr.write(`replay: ${next.value.source} ${next.value.id}: ${delivery.outcome === 'rejected' ? 'rejected by the receiver' : 'gave up after retries'}: ${delivery.why}\n`)
         progress.tick(++done)
       }
     }
@@ -316,6 +339,8 @@ export async function replay(options: ReplayOptions, io: CommandIO, deps: Replay
     await close()
   }
   progress.finish(done)
+  result.total = total
+  result.interrupted = stopped && done < total
   return result
 }
 
@@ -336,13 +361,20 @@ export const replayCommand: Command = async (argv: string[], io: CommandIO) => {
   }
   let result: ReplayResult
   try {
-    result = await replay(options, io, { fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })
+    result = await replay(options, io, { fetch, sleep: sleepUntilStopped })
   } catch (err) {
     if (!(err instanceof ReplayError)) throw err
     io.stderr.write(`kube-reflex replay: ${err.message}\n`)
     return 1
   }
-  const total = result.sent + result.rejected + result.failed
-  io.stdout.write(`replayed ${result.sent} of ${total} events to ${options.to.origin}${options.to.pathname}` + `${result.rejected > 0 ? `, ${result.rejected} rejected` : ''}${result.failed > 0 ? `, ${result.failed} failed` : ''}${result.invalid > 0 ? `, ${result.invalid} invalid lines skipped` : ''}\n`)
+  const tried = result.sent + result.rejected + result.failed
+  // Interrupted: out of the events there were to send; otherwise out of those tried (a prune may have removed some).
+  const line = `replayed ${result.sent} of ${result.interrupted ? result.total : tried} events to ${options.to.origin}${options.to.pathname}` +
+    `${result.rejected > 0 ? `, ${result.rejected} rejected` : ''}${result.failed > 0 ? `, ${result.failed} failed` : ''}${result.invalid > 0 ? `, ${result.invalid} invalid lines skipped` : ''}`
+  if (result.interrupted) {
+    io.stdout.write(`interrupted: ${line}, ${result.total - tried} not sent\n`)
+    return 1
+  }
+  io.stdout.write(`${line}\n`)
   return result.rejected + result.failed + result.invalid > 0 ? 1 : 0
 }

@@ -1,7 +1,7 @@
 // `kube-reflex replay` end to end: from one persist store into another persist over real HTTP (original
 // attributes kept, filters and window applied, oldest first), from an NDJSON recording, retries on 503,
 // and usage errors.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { captureIO } from '../../helpers/io.js'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
-import { parseOptions, replay } from '../../../cli/commands/replay.js'
+import { parseOptions, replay, sleepUntilStopped, type ReplayResult } from '../../../cli/commands/replay.js'
 import { parseHttpEvent, toBinary, toStructured, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { eachBackend, startPersist } from '../../functions/persist/backends.js'
 import { classified, history } from '../../functions/persist/fixtures.js'
@@ -87,7 +87,7 @@ eachBackend(t, 'replay --from-db sends what was stored when it started, not what
   const result = await replay(options, cli, { fetch, sleep: () => Promise.resolve(), openStore: () => Promise.resolve({ query: source.db.query.bind(source.db), close: () => Promise.resolve() }) })
   t.equal(added, 20, 'the receiver stored 20 events during the replay')
   t.equal((await source.db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_events')).rows[0]?.n, seeded.length + 20)
-  t.same(result, { sent: seeded.length, rejected: 0, failed: 0, invalid: 0 }, 'every stored event, and nothing else')
+  t.same(result, { total: seeded.length, sent: seeded.length, rejected: 0, failed: 0, invalid: 0, interrupted: false }, 'every stored event, and nothing else')
   t.same([...received].sort(), [...seededIds].sort(), 'the events stored before the replay, each once')
   t.match(cli.err(), new RegExp(`\\[#{30}\\] ${seeded.length}/${seeded.length}\\n$`), 'the bar ends full, on its own line')
 })
@@ -190,6 +190,92 @@ void t.test('a redirect is a rejected delivery naming the status and Location, n
   t.match(cli.err(), /\/t e-303: rejected by the receiver: HTTP 303 redirect to \/moved /)
   t.match(cli.err(), /\/t e-307: rejected by the receiver: HTTP 307 redirect without a Location /)
   t.same(requests, ids.map((id) => `POST / ${id}`), 'one POST per event to --to, and nothing sent to the Location (as a GET or otherwise)')
+})
+
+const FIVE = ['e-1', 'e-2', 'e-3', 'e-4', 'e-5'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n')
+
+/** A receiver on 127.0.0.1 that accepts every event, but leaves request number `hold` unanswered and calls `onHold`. */
+async function receiver(t: Test, hold = 0, onHold = (): void => undefined): Promise<{ url: string; requests: () => number }> {
+  let requests = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      if (++requests === hold) onHold()
+      else res.writeHead(202).end()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, requests: () => requests }
+}
+
+void t.test('Ctrl-C while a request is in flight: the count says the replay was interrupted, exit 1', async (t) => {
+  const cli = captureIO({}, t.testdir({ 'r.ndjson': FIVE }))
+  const target = await receiver(t, 3, () => cli.stop())
+  const code = await main(['replay', '--from', 'r.ndjson', '--to', target.url], cli)
+  t.equal(code, 1, 'a count and exit 1, not an AbortError')
+  t.equal(cli.out(), `interrupted: replayed 2 of 5 events to ${target.url}, 3 not sent\n`, 'the aborted one counts as not sent')
+  t.match(cli.err(), /replay: 2\/5\n$/, 'progress ends at what was done')
+  t.equal(target.requests(), 3)
+})
+
+void t.test('Ctrl-C between two sends stops there; after the last one it is not an interruption', async (t) => {
+  const stopAfter = async (t: Test, n: number): Promise<{ result: ReplayResult; requests: number }> => {
+    const cli = captureIO({}, t.testdir({ 'r.ndjson': FIVE }))
+    const target = await receiver(t)
+    const options = await parseOptions(['--from', 'r.ndjson', '--to', target.url])
+    if (options === 'help') throw new Error('unexpected --help')
+    let answers = 0
+    // Stopped once the nth answer is in: between that send and the next.
+    const stopping: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init)
+      if (++answers === n) cli.stop()
+      return res
+    }
+    const result = await replay(options, cli, { fetch: stopping, sleep: () => Promise.resolve() })
+    return { result, requests: target.requests() }
+  }
+  const between = await stopAfter(t, 2)
+  t.same(between.result, { total: 5, sent: 2, rejected: 0, failed: 0, invalid: 0, interrupted: true })
+  t.equal(between.requests, 2, 'nothing sent after the stop')
+  const after = await stopAfter(t, 5)
+  t.same(after.result, { total: 5, sent: 5, rejected: 0, failed: 0, invalid: 0, interrupted: false }, 'everything was sent')
+})
+
+void t.test('the backoff between attempts ends when the replay is stopped', async (t) => {
+  let requests = 0
+  const server = createServer((req, res) => {
+    requests++
+    req.resume()
+    req.on('end', () => res.writeHead(503, { 'retry-after': '30' }).end())
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const dir = t.testdir({ 'r.ndjson': ['e-1', 'e-2'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n') })
+  const options = await parseOptions(['--from', 'r.ndjson', '--to', `http://127.0.0.1:${(server.address() as AddressInfo).port}/`])
+  if (options === 'help') throw new Error('unexpected --help')
+  const cli = captureIO({}, dir)
+  const waits: number[] = []
+  // The command's own backoff (Retry-After: 30 s), stopped as soon as it has begun: without heeding the
+  // signal it would sleep its 30 s, past this test's timeout.
+  t.setTimeout(20_000)
+  const result = await replay(options, cli, {
+    fetch,
+    sleep: (ms, stop) => {
+      waits.push(ms)
+      const sleeping = sleepUntilStopped(ms, stop)
+      cli.stop()
+      return sleeping
+    },
+  })
+  t.same(waits, [30_000], 'Retry-After honoured, once')
+  t.same(result, { total: 2, sent: 0, rejected: 0, failed: 0, invalid: 0, interrupted: true })
+  t.equal(requests, 1, 'no attempt after the stop')
 })
 
 void t.test('usage errors exit 2 with a message', async (t) => {
