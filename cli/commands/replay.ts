@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Command, CommandIO } from '../io.js'
 import { UsageError, cannotRead } from '../io.js'
-import { toBinary, validateAttributes, type CloudEventV1 } from '../../shared/cloudevent.js'
+import { toBinary, type CloudEventV1 } from '../../shared/cloudevent.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { EventFilter } from '../../functions/persist/query-params.js'
 import type { Queryable } from '../../shared/db.js'
@@ -20,7 +20,9 @@ attributes (receivers deduplicate on source + id).
 Sources:
       --from-db          the persist event store: DATABASE_URL, else the embedded
                          store under KUBE_REFLEX_DATA_DIR (default ./.kube-reflex)
-      --from <file>      an NDJSON recording, one CloudEvent (JSON format) per line
+      --from <file>      an NDJSON recording: per line a CloudEvent (JSON format),
+                         or a bare Kubernetes object, wrapped as ApiServerSource
+                         would wrap it (a new id on every run)
 
 The embedded store belongs to one process: stop persist (kube-reflex dev/serve)
 before replaying from it, or use DATABASE_URL.
@@ -237,28 +239,26 @@ class Progress {
 async function* fromFile(path: string, filter: EventFilter, result: ReplayResult, io: CommandIO): AsyncGenerator<CloudEventV1> {
   const { toRecord } = await import('../../functions/persist/record.js')
   const { matchesFilter } = await import('../../functions/persist/record-filter.js')
+  const { replayLineToEvent, DEFAULT_API_SERVER_URL } = await import('../../broker/sources/replay.js')
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     throw new ReplayError(cannotRead(path, err), { cause: err })
   }
-  const lines = text.split('\n')
-  for (const [i, line] of lines.entries()) {
-    if (line.trim() === '') continue
-    let json: unknown
-    try {
-      json = JSON.parse(line)
-    } catch {
-      json = undefined
-    }
-    const problems = json !== null && typeof json === 'object' && !Array.isArray(json) ? validateAttributes(json as Record<string, unknown>) : [{ attribute: 'line', problem: 'is not a JSON object' }]
-    if (problems.length > 0) {
+  // Read as `kube-reflex dev --replay` reads a file (DESIGN.md "Command line"): a line is a CloudEvent, or a
+  // bare Kubernetes object wrapped as ApiServerSource would send it (add, then update); # starts a comment.
+  const seen = new Set<string>()
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const parsed = replayLineToEvent(line, seen, DEFAULT_API_SERVER_URL)
+    if ('error' in parsed) {
       result.invalid++
-      io.stderr.write(`replay: ${path}:${i + 1}: not a CloudEvent (${problems.map((p) => `${p.attribute} ${p.problem}`).join('; ')})\n`)
+      io.stderr.write(`replay: ${path}:${i + 1}: ${parsed.error}\n`)
       continue
     }
-    const event = fromJson(json as Record<string, unknown>)
+    const event = parsed.event
     let record
     try {
       record = toRecord(event, new Date())

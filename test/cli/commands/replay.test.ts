@@ -6,7 +6,7 @@ import { captureIO } from '../../helpers/io.js'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
 import { parseOptions, replay, sleepUntilStopped, type ReplayResult } from '../../../cli/commands/replay.js'
@@ -121,8 +121,8 @@ void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 r
   const code = await main(['replay', '--from', 'recording.ndjson', '--to', url, '--concurrency', '3'], cli)
   const total = classified.length + replies.length + 1
   t.equal(code, 1, 'exit 1: two lines were not CloudEvents')
-  t.match(cli.err(), /recording\.ndjson:11: not a CloudEvent \(specversion is required; id is required/)
-  t.match(cli.err(), /recording\.ndjson:\d+: not a CloudEvent \(line is not a JSON object\)/)
+  t.match(cli.err(), /recording\.ndjson:11: invalid CloudEvent: specversion is required; id is required/)
+  t.match(cli.err(), /recording\.ndjson:\d+: not valid JSON\n/)
   t.match(cli.out(), new RegExp(`replayed ${total} of ${total} events to ${url}, 2 invalid lines skipped`))
   t.equal(received.length, total, 'every valid event arrived once, after two 503s were retried')
   const raw = received.find((e) => e.id === 'raw-1')
@@ -135,6 +135,34 @@ void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 r
   t.equal(await main(['replay', '--from', 'recording.ndjson', '--to', url, '--filter', 'type=dev.kubereflex.alert.*'], cli2), 1)
   filtered.push(...received)
   t.same(filtered.map((e) => e.id).sort(), replies.filter((e) => e.type.startsWith('dev.kubereflex.alert.')).map((e) => e.id).sort(), 'filters apply to recordings too')
+})
+
+void t.test('replay --from the demo scenario: bare Kubernetes objects are sent as ApiServerSource would send them', async (t) => {
+  const received: CloudEventV1[] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      received.push(parseHttpEvent(req.headers, Buffer.concat(chunks)))
+      res.writeHead(202).end()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const file = join(process.cwd(), 'scenarios', 'demo.ndjson')
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const objects = lines.filter((l) => l.specversion === undefined)
+  t.ok(objects.length > 50, `the scenario is mostly bare objects (${objects.length} of ${lines.length})`)
+  const cli = captureIO({}, process.cwd())
+  t.equal(await main(['replay', '--from', file, '--to', url], cli), 0, cli.err())
+  t.equal(cli.out(), `replayed ${lines.length} of ${lines.length} events to ${url}\n`)
+  t.equal(received.length, lines.length, 'every line, in order')
+  const wrapped = received.filter((e, i) => lines[i]?.specversion === undefined)
+  t.ok(wrapped.every((e) => /^dev\.knative\.apiserver\.resource\.(add|update)$/.test(e.type) && e.source === 'https://kubernetes.default.svc'), 'wrapped in Resource mode')
+  const first = objects[0] as { kind: string; metadata: { name: string; namespace: string } }
+  t.match(received[lines.indexOf(first)], { kind: first.kind, name: first.metadata.name, namespace: first.metadata.namespace, subject: `/apis/v1/namespaces/${first.metadata.namespace}/events/${first.metadata.name}`, data: first })
 })
 
 void t.test('replay reports a receiver that rejects, and gives up after --retries', async (t) => {
