@@ -4,12 +4,39 @@
 // client-node's generated API is not loaded: it is most of auto-recover's cold start with a cluster
 // (issue 9). The types are still client-node's. Every mutating call takes `dryRun`: true sends
 // `dryRun=All`, so the API server runs authentication, RBAC, admission and PDB checks but persists nothing.
-import type { V1DaemonSet, V1Deployment, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
+import type { V1DaemonSet, V1Deployment, V1Job, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
 import { connectKube, JSON_PATCH, kubeStatus, MERGE_PATCH, seg, type Query } from '../../shared/kube-rest.js'
 import type { KubeSource } from './config.js'
 
 export type RestartableKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
-export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet
+export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet | V1Job
+
+/**
+ * The controllers auto-recover reads (their opt-in marks, selector, revisions): the targets the Actions table
+ * of docs/AUTO-RECOVER.md lists, with their API group and resource. A pod run by anything else has a
+ * controller whose opt-out mark cannot be read, so it is not acted on.
+ */
+const WORKLOADS = {
+  Deployment: { group: 'apps', resource: 'deployments' },
+  StatefulSet: { group: 'apps', resource: 'statefulsets' },
+  DaemonSet: { group: 'apps', resource: 'daemonsets' },
+  ReplicaSet: { group: 'apps', resource: 'replicasets' },
+  Job: { group: 'batch', resource: 'jobs' },
+} as const
+export type WorkloadKind = keyof typeof WORKLOADS
+
+/**
+ * The workload kind of `kind`, or undefined when auto-recover does not read it. Own keys only (a kind named
+ * `constructor` is not one). With `apiVersion` (an owner reference's), its group must be the kind's too: a
+ * `batch.volcano.sh` Job is not a batch/v1 Job.
+ */
+export function workloadKind(kind: string, apiVersion?: string): WorkloadKind | undefined {
+  if (!Object.hasOwn(WORKLOADS, kind)) return undefined
+  const known = kind as WorkloadKind
+  if (apiVersion === undefined) return known
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
+  return group === WORKLOADS[known].group ? known : undefined
+}
 
 export interface AuditEvent {
   readonly namespace: string
@@ -25,7 +52,7 @@ export interface AuditEvent {
 
 export interface RecoveryCluster {
   readPod(namespace: string, name: string): Promise<V1Pod | null>
-  readWorkload(kind: string, namespace: string, name: string): Promise<Workload | null>
+  readWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<Workload | null>
   readNamespace(name: string): Promise<V1Namespace | null>
   listPods(namespace: string, labelSelector: string | undefined): Promise<V1Pod[]>
   listReplicaSets(namespace: string, labelSelector: string | undefined): Promise<V1ReplicaSet[]>
@@ -52,9 +79,7 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
 
 const CORE = '/api/v1'
 const APPS = '/apis/apps/v1'
-const WORKLOADS: Readonly<Record<RestartableKind | 'ReplicaSet', string>> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', ReplicaSet: 'replicasets' }
-/** The resource of a workload kind read from an event; own keys only (a kind named `constructor` is not one). */
-const workloadResource = (kind: string): string | undefined => (Object.hasOwn(WORKLOADS, kind) ? WORKLOADS[kind as keyof typeof WORKLOADS] : undefined)
+const groupPath = (kind: WorkloadKind): string => `/apis/${WORKLOADS[kind].group}/v1`
 const inNamespace = (group: string, namespace: string, resource: string, name?: string): string =>
   `${group}/namespaces/${seg(namespace)}/${resource}${name === undefined ? '' : `/${seg(name)}`}`
 
@@ -70,10 +95,7 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
   return {
     readPod: (namespace, name) => orNull(get<V1Pod>(inNamespace(CORE, namespace, 'pods', name))),
     readNamespace: (name) => orNull(get<V1Namespace>(`${CORE}/namespaces/${seg(name)}`)),
-    async readWorkload(kind, namespace, name) {
-      const resource = workloadResource(kind)
-      return resource === undefined ? null : orNull(get<Workload>(inNamespace(APPS, namespace, resource, name)))
-    },
+    readWorkload: (kind, namespace, name) => orNull(get<Workload>(inNamespace(groupPath(kind), namespace, WORKLOADS[kind].resource, name))),
     async listPods(namespace, labelSelector) {
       return (await get<{ items: V1Pod[] }>(inNamespace(CORE, namespace, 'pods'), { labelSelector })).items
     },
@@ -86,7 +108,7 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
     },
     async restartRollout(kind, namespace, name, at, dryRun) {
       const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: at } } } } }
-      await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind], name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
+      await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind].resource, name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
     },
     async rollbackDeployment(namespace, name, resourceVersion, template, dryRun) {
       // The `test` op makes the replace conditional on the version we planned from (optimistic concurrency).

@@ -5,14 +5,14 @@
 // action enabled → (online) live state: resolve the real workload, is the problem still there → opt-in →
 // under the target's lock: cooldown → target budget → global budget → the change (dryRun=All in dry-run)
 // → record → reply; the audit Kubernetes Event is written after the decision is committed.
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node'
+import type { V1Deployment, V1OwnerReference, V1Pod } from '@kubernetes/client-node'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { EVENT_TYPES } from '../../shared/contracts.js'
 import { ReflexError } from '../../shared/errors.js'
 import type { FunctionContext, HandlerResult } from '../../shared/host.js'
 import { stableHash } from '../../shared/ids.js'
 import { kubeStatus } from '../../shared/kube-rest.js'
-import { apiMessage, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
+import { apiMessage, workloadKind, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
 import type { RecoveryMode } from './config.js'
 import type { ReasonCode } from './errors.js'
 import { parseInput, type RecoveryInput } from './input.js'
@@ -75,7 +75,8 @@ function skip(target: TargetRef, reason: ReasonCode, detail?: string): Outcome {
 
 interface Resolved {
   readonly target: TargetRef & { readonly namespace: string }
-  readonly workload: Workload | null
+  /** The target's live object: its own opt-in mark is read from it, so there is always one. */
+  readonly workload: Workload
   /** The live pod the event was about (restart-pod evicts it). */
   readonly pod: V1Pod | null
   readonly problem: string
@@ -84,7 +85,7 @@ interface Resolved {
 }
 
 async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, w: Workload): Promise<{ problem: string; hash: string | undefined } | undefined> {
-  const selector = selectorString(w.spec?.selector.matchLabels)
+  const selector = selectorString(w.spec?.selector?.matchLabels)
   if (selector === undefined) return undefined
   for (const pod of await cluster.listPods(namespace, selector)) {
     if (controllerOf(pod.metadata) === undefined) continue
@@ -94,17 +95,32 @@ async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, 
   return undefined
 }
 
-/** The workload a live object really belongs to: owner references, not naming conventions. */
-async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V1Pod): Promise<{ kind: string; name: string; object: Workload | null } | undefined> {
+/**
+ * Reads the controller an owner reference names. Fails closed: a controller that cannot be read — a kind
+ * auto-recover does not read, or gone (404, or its name now taken by another object) — has an opt-out mark
+ * nobody can check, so what it runs is not touched (never the namespace's mark in its place).
+ */
+async function readController(cluster: RecoveryCluster, namespace: string, owner: V1OwnerReference, of: string): Promise<{ target: TargetRef & { namespace: string }; object: Workload }> {
+  const kind = workloadKind(owner.kind, owner.apiVersion)
+  const target = { namespace, kind: kind ?? owner.kind, name: owner.name }
+  if (kind === undefined) throw skip(target, 'UNSUPPORTED_WORKLOAD', `${of} is controlled by ${owner.kind} ${owner.name} (${owner.apiVersion}), which auto-recover does not read, so its opt-in marks cannot be checked`)
+  const object = await cluster.readWorkload(kind, namespace, owner.name)
+  const uid = object?.metadata?.uid
+  if (object === null || (uid !== undefined && owner.uid !== uid)) throw skip(target, 'TARGET_GONE', `${kind} ${owner.name}, the controller of ${of}, no longer exists`)
+  return { target, object }
+}
+
+/** The workload a live pod really belongs to: owner references (Pod → ReplicaSet → Deployment), not naming conventions. */
+async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V1Pod, eventTarget: TargetRef): Promise<{ target: TargetRef & { namespace: string }; object: Workload }> {
+  const name = pod.metadata?.name ?? '?'
   const owner = controllerOf(pod.metadata)
-  if (owner === undefined) return undefined
-  if (owner.kind === 'ReplicaSet') {
-    const rs = await cluster.readWorkload('ReplicaSet', namespace, owner.name)
-    const up = controllerOf(rs?.metadata)
-    if (up?.kind === 'Deployment') return { kind: 'Deployment', name: up.name, object: await cluster.readWorkload('Deployment', namespace, up.name) }
-    return { kind: 'ReplicaSet', name: owner.name, object: rs }
-  }
-  return { kind: owner.kind, name: owner.name, object: await cluster.readWorkload(owner.kind, namespace, owner.name) }
+  if (owner === undefined) throw skip(eventTarget, 'NO_WORKLOAD', `pod ${name} has no controller owner reference`)
+  const controller = await readController(cluster, namespace, owner, `pod ${name}`)
+  const up = controller.target.kind === 'ReplicaSet' ? controllerOf(controller.object.metadata) : undefined
+  // A ReplicaSet run by a Deployment is one revision of it: the Deployment is the target. A ReplicaSet of
+  // another controller (or of none) is the target itself, with its own marks.
+  if (up?.kind === 'Deployment') return readController(cluster, namespace, up, `ReplicaSet ${owner.name}`)
+  return controller
 }
 
 async function resolveLive(cluster: RecoveryCluster, input: RecoveryInput, namespace: string, eventTarget: TargetRef): Promise<Resolved> {
@@ -112,34 +128,29 @@ async function resolveLive(cluster: RecoveryCluster, input: RecoveryInput, names
   if (object.kind === 'Pod') {
     const pod = await cluster.readPod(namespace, object.name)
     if (pod !== null) {
-      const owner = await ownerWorkload(cluster, namespace, pod)
-      if (owner === undefined) throw skip(eventTarget, 'NO_WORKLOAD', `pod ${object.name} has no controller owner reference`)
-      const target = { namespace, kind: owner.kind, name: owner.name }
+      const { target, object: workload } = await ownerWorkload(cluster, namespace, pod, eventTarget)
       const problem = podProblem(pod)
       if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is healthy now`)
-      return { target, workload: owner.object, pod, problem, failingHash: pod.metadata?.labels?.['pod-template-hash'] }
+      return { target, workload, pod, problem, failingHash: pod.metadata?.labels?.['pod-template-hash'] }
     }
     // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due.
     if (action === 'restart-pod' || input.workload === null) throw skip(eventTarget, 'TARGET_GONE', `pod ${object.name} no longer exists`)
-    const w = await cluster.readWorkload(input.workload.kind, namespace, input.workload.name)
     const target = { namespace, kind: input.workload.kind, name: input.workload.name }
+    const kind = workloadKind(target.kind)
+    if (kind === undefined) throw skip(target, 'UNSUPPORTED_WORKLOAD', `${target.kind} is not a workload auto-recover acts on`)
+    const w = await cluster.readWorkload(kind, namespace, target.name)
     if (w === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
     const found = await workloadPodsProblem(cluster, namespace, w)
     if (found === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is gone and no pod of ${target.kind} ${target.name} is failing`)
     return { target, workload: w, pod: null, problem: found.problem, failingHash: found.hash }
   }
-  if (!RESTARTABLE.has(object.kind) && object.kind !== 'ReplicaSet') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
-  let target: TargetRef & { namespace: string } = { namespace, kind: object.kind, name: object.name }
-  let w = await cluster.readWorkload(object.kind, namespace, object.name)
+  const kind = workloadKind(object.kind)
+  if (kind === undefined || kind === 'Job') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
+  let target: TargetRef & { namespace: string } = { namespace, kind, name: object.name }
+  let w = await cluster.readWorkload(kind, namespace, object.name)
   if (w === null) throw skip(target, 'TARGET_GONE', `${object.kind} ${object.name} no longer exists`)
-  if (object.kind === 'ReplicaSet') {
-    const up = controllerOf(w.metadata)
-    if (up?.kind === 'Deployment') {
-      target = { namespace, kind: 'Deployment', name: up.name }
-      w = await cluster.readWorkload('Deployment', namespace, up.name)
-      if (w === null) throw skip(target, 'TARGET_GONE', `Deployment ${up.name} no longer exists`)
-    }
-  }
+  const up = object.kind === 'ReplicaSet' ? controllerOf(w.metadata) : undefined
+  if (up?.kind === 'Deployment') ({ target, object: w } = await readController(cluster, namespace, up, `ReplicaSet ${object.name}`))
   const own = target.kind === 'Deployment' ? deploymentProblem(w as V1Deployment) : undefined
   const pods = await workloadPodsProblem(cluster, namespace, w)
   const problem = own ?? pods?.problem
@@ -176,11 +187,11 @@ async function planChange(cluster: RecoveryCluster, action: EnabledAction, r: Re
       }
     }
     case 'rollback': {
-      const d = r.workload
-      if (target.kind !== 'Deployment' || d === null) throw skip(target, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${target.kind}`)
-      const replicaSets = await cluster.listReplicaSets(target.namespace, selectorString(d.spec?.selector.matchLabels))
+      if (target.kind !== 'Deployment') throw skip(target, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${target.kind}`)
       // target.kind is Deployment, so readWorkload returned a V1Deployment.
-      const plan = planRollback(d as V1Deployment, replicaSets, r.failingHash)
+      const d = r.workload as V1Deployment
+      const replicaSets = await cluster.listReplicaSets(target.namespace, selectorString(d.spec?.selector.matchLabels))
+      const plan = planRollback(d, replicaSets, r.failingHash)
       if (!plan.ok) throw skip(target, plan.reason, plan.detail)
       const resourceVersion = d.metadata?.resourceVersion ?? ''
       return {
@@ -266,7 +277,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
         ctx.log.warn({ namespace }, 'cannot read the namespace (RBAC): namespace opt-in labels are ignored')
         return null
       })
-      const decided = optInOf(policy, resolved.target, resolved.workload?.metadata, ns?.metadata)
+      const decided = optInOf(policy, resolved.target, resolved.workload.metadata, ns?.metadata)
       if (!decided.optedIn) throw skip(resolved.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
       optIn = decided.by
       change = await planChange(cluster, action, resolved, time)
@@ -354,7 +365,7 @@ async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefin
   const data = reply.data as { target?: TargetRef; reason?: ReasonCode; outcome?: string; action?: string; mode?: string; message?: string } | undefined
   const target = data?.target
   if (cluster === undefined || target === undefined || target.namespace === null || data?.reason === undefined || NO_AUDIT_EVENT.has(data.reason)) return reply
-  const uid = resolved?.target.name === target.name ? (resolved.workload?.metadata?.uid ?? undefined) : undefined
+  const uid = resolved?.target.name === target.name ? resolved.workload.metadata?.uid : undefined
   try {
     await cluster.recordEvent({
       namespace: target.namespace,

@@ -71,6 +71,9 @@ const EXPECTED: Readonly<Record<string, readonly Access[]>> = {
     ...allow('create', 'pods/eviction'),
     ...allow('get list', 'pods replicasets.apps'),
     ...allow('get patch', 'deployments.apps statefulsets.apps daemonsets.apps'),
+    ...allow('get', 'jobs.batch'),
+    ...deny('list watch create update patch delete', 'jobs.batch'),
+    ...deny('get', 'cronjobs.batch'),
     ...allow('create patch', 'events'),
     ...allow('get', 'namespaces'),
     ...deny('list watch update patch delete', 'namespaces'),
@@ -96,6 +99,7 @@ const EXPECTED: Readonly<Record<string, readonly Access[]>> = {
   'kube-reflex-persist': [...deny('get list', 'pods events secrets deployments.apps')],
   'kube-reflex': [
     ...allow('get list', 'pods replicasets.apps deployments.apps'),
+    ...allow('get', 'jobs.batch'),
     ...allow('create', 'pods/eviction events'),
     ...deny('get', 'secrets'),
     ...deny('delete', 'pods'),

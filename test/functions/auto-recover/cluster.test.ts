@@ -203,6 +203,38 @@ function run(kubeconfig: string): void {
     t.equal(sysEvents.items.length, 0, 'nothing written in kube-system')
   })
 
+  void t.test('a Job is read live: its own "false" opts it out of an opted-in namespace, else its pod is evicted', async (t) => {
+    const s = await state(t)
+    const ns = await namespace(t, 'ar-job')
+    const image = 'ghcr.io/acme/migrate:1.0.0'
+    /** A Job whose one pod crash-loops; returns the pod's name. */
+    const job = async (name: string, labels: Record<string, string>): Promise<string> => {
+      await a.batch.createNamespacedJob({
+        namespace: ns,
+        body: { metadata: { name, labels }, spec: { backoffLimit: 6, template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'app', image }] } } } },
+      })
+      const pod = await eventually(`the pod of Job ${name}`, async () => (await podsOf(a, ns, `job-name=${name}`))[0]?.metadata?.name)
+      await setPodStatus(a, ns, pod, failingStatuses(image))
+      return pod
+    }
+    const jobEvent = (pod: string, name: string): ReturnType<typeof classifiedEvent> =>
+      classifiedEvent({ namespace: ns, object: { kind: 'Pod', name: pod }, workload: { kind: 'Job', name, inferred: true }, action: 'restart-pod' })
+
+    const keep = await job('keep', { 'kube-reflex.dev/auto-recover': 'false' })
+    const before = await a.core.readNamespacedPod({ namespace: ns, name: keep })
+    const out = await handle(jobEvent(keep, 'keep'), ctxOf(deps(s, 'enforce')))
+    t.match(dataOf(out), { outcome: 'skipped', reason: 'OPTED_OUT', target: { kind: 'Job', name: 'keep' } })
+    const after = await a.core.readNamespacedPod({ namespace: ns, name: keep })
+    t.equal(after.metadata?.uid, before.metadata?.uid, 'the opted-out Job\'s pod is the same pod')
+    t.equal(after.metadata?.deletionTimestamp, undefined, 'and it was not evicted')
+
+    const retry = await job('retry', {})
+    const r = await handle(jobEvent(retry, 'retry'), ctxOf(deps(s, 'enforce')))
+    t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: 'retry' }, optIn: 'namespace kube-reflex.dev/auto-recover' })
+    await eventually('the Job\'s pod to be evicted', async () => ((await podsOf(a, ns, 'job-name=retry')).some((p) => p.metadata?.name === retry) ? undefined : true))
+    t.pass('the pod of the Job that did not opt out was evicted')
+  })
+
   void t.test('a ServiceAccount without the RBAC for evictions: recovery.failed with a clear reason', async (t) => {
     const s = await state(t)
     const ns = await namespace(t, 'ar-rbac')

@@ -31,7 +31,10 @@ export function healthyStatus(name = 'app'): V1ContainerStatus {
   return { name, image: 'ghcr.io/acme/web:2.0.1', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: T } } }
 }
 
-export function pod(name: string, options: { owner?: { kind: string; name: string; uid?: string }; hash?: string; statuses?: V1ContainerStatus[]; ready?: boolean; phase?: string; namespace?: string } = {}): V1Pod {
+/** The API version of an owner reference to a controller of `kind` (a Job is batch/v1). */
+const OWNER_API_VERSION: Readonly<Record<string, string>> = { Job: 'batch/v1', Deployment: 'apps/v1', StatefulSet: 'apps/v1', DaemonSet: 'apps/v1', ReplicaSet: 'apps/v1' }
+
+export function pod(name: string, options: { owner?: { kind: string; name: string; uid?: string; apiVersion?: string }; hash?: string; statuses?: V1ContainerStatus[]; ready?: boolean; phase?: string; namespace?: string } = {}): V1Pod {
   const statuses = options.statuses ?? [healthyStatus()]
   const ready = options.ready ?? statuses.every((s) => s.ready)
   return {
@@ -44,7 +47,7 @@ export function pod(name: string, options: { owner?: { kind: string; name: strin
       labels: { app: 'web', ...(options.hash === undefined ? {} : { 'pod-template-hash': options.hash }) },
       ...(options.owner === undefined
         ? {}
-        : { ownerReferences: [{ apiVersion: 'apps/v1', kind: options.owner.kind, name: options.owner.name, uid: options.owner.uid ?? `uid-${options.owner.name}`, controller: true, blockOwnerDeletion: true }] }),
+        : { ownerReferences: [{ apiVersion: options.owner.apiVersion ?? OWNER_API_VERSION[options.owner.kind] ?? 'example.com/v1', kind: options.owner.kind, name: options.owner.name, uid: options.owner.uid ?? `uid-${options.owner.name}`, controller: true, blockOwnerDeletion: true }] }),
     },
     spec: { containers: [{ name: 'app', image: 'ghcr.io/acme/web:2.0.1' }] },
     status: {

@@ -118,6 +118,65 @@ void t.test('opt-in comes from live labels/annotations on the workload or namesp
   t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT' })
 })
 
+void t.test('a Job is a target: its own "false" opts it out of an opted-in namespace', async (t) => {
+  const state = await pgliteState(t)
+  const job = (labels: Record<string, string>): FakeCluster => {
+    const c = new FakeCluster().addNamespace('shop', { 'kube-reflex.dev/auto-recover': 'true' })
+    c.addWorkload('Job', { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'migrate', namespace: 'shop', uid: 'uid-migrate', labels }, spec: { template: {} } })
+    c.addPod(pod('migrate-x7k2p', { owner: { kind: 'Job', name: 'migrate' }, statuses: [crashLoopStatus()] }))
+    return c
+  }
+  const event = (): ReturnType<typeof classifiedEvent> => classifiedEvent({ object: { kind: 'Pod', name: 'migrate-x7k2p' }, workload: { kind: 'Job', name: 'migrate' } })
+  const out = job({ 'kube-reflex.dev/auto-recover': 'false' })
+  let r = await handle(event(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(out), mode: 'enforce', policyYaml: 'cooldownSeconds: 0' })))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT', target: { kind: 'Job', name: 'migrate' } })
+  t.same(out.calls, [], 'the opted-out Job\'s pod is not evicted')
+  const plain = job({})
+  r = await handle(event(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(plain), mode: 'enforce', policyYaml: 'cooldownSeconds: 0' })))
+  t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: 'migrate' }, optIn: 'namespace kube-reflex.dev/auto-recover' })
+  t.match(plain.events, [{ involved: { kind: 'Job', name: 'migrate', uid: 'uid-migrate', apiVersion: 'batch/v1' } }])
+})
+
+void t.test('a pod whose controller cannot be read is not touched, whatever the namespace says (fail closed)', async (t) => {
+  const state = await pgliteState(t)
+  const deps = (c: FakeCluster): ReturnType<typeof makeDeps> => makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml: 'cooldownSeconds: 0' })
+  const optedIn = { 'kube-reflex.dev/auto-recover': 'true' }
+  // A kind auto-recover does not read (an Argo Workflow's pod), and a Job of another API group.
+  for (const owner of [
+    { kind: 'Workflow', name: 'nightly', apiVersion: 'argoproj.io/v1alpha1' },
+    { kind: 'Job', name: 'train', apiVersion: 'batch.volcano.sh/v1alpha1' },
+  ]) {
+    const c = new FakeCluster().addNamespace('shop', optedIn)
+    c.addPod(pod('worker-0', { owner, statuses: [crashLoopStatus()] }))
+    const r = await handle(classifiedEvent({ object: { kind: 'Pod', name: 'worker-0' }, workload: null }), ctxOf(deps(c)))
+    t.match(dataOf(r), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', target: { kind: owner.kind, name: owner.name }, detail: new RegExp(`controlled by ${owner.kind} ${owner.name} \\(${owner.apiVersion.replaceAll('.', '\\.')}\\)`) }, owner.apiVersion)
+    t.same(c.calls, [], `${owner.apiVersion}: not evicted`)
+  }
+  // The pod's ReplicaSet, or the ReplicaSet's Deployment, is gone (404): its marks are unknown.
+  const noDeployment = shop({ nsLabels: optedIn })
+  noDeployment.workloads.delete('Deployment/shop/web')
+  let r = await handle(classifiedEvent(), ctxOf(deps(noDeployment)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' }, detail: /Deployment web, the controller of ReplicaSet web-7d4b9c6f5, no longer exists/ })
+  t.same(noDeployment.calls, [])
+  const noReplicaSet = shop({ nsLabels: optedIn })
+  noReplicaSet.workloads.delete('ReplicaSet/shop/web-7d4b9c6f5')
+  r = await handle(classifiedEvent(), ctxOf(deps(noReplicaSet)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' } })
+  t.same(noReplicaSet.calls, [])
+  // The name is taken by another object than the one the owner reference means (deleted and recreated).
+  const recreated = shop({ nsLabels: optedIn })
+  recreated.addWorkload('Deployment', { ...deployment('web'), metadata: { ...deployment('web').metadata, uid: 'uid-web-recreated' } })
+  r = await handle(classifiedEvent(), ctxOf(deps(recreated)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' } })
+  t.same(recreated.calls, [])
+  // The pod is gone and the event's workload is not a kind auto-recover reads.
+  const gone = shop({ nsLabels: optedIn })
+  gone.pods.clear()
+  r = await handle(classifiedEvent({ action: 'rollout-restart', workload: { kind: 'Rollout', name: 'web' } }), ctxOf(deps(gone)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', target: { kind: 'Rollout', name: 'web' } })
+  t.same(gone.calls, [])
+})
+
 void t.test('restart-pod: resolves the workload from live owner references, dry-run sends dryRun', async (t) => {
   const cluster = shop()
   const deps = makeDeps(await pgliteState(t), { cluster: () => Promise.resolve(cluster) })

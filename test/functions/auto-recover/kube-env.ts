@@ -4,7 +4,7 @@
 import https from 'node:https'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { AppsV1Api, CoreV1Api, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node'
 import { parse, stringify } from 'yaml'
 
 export function kubeconfigFromEnv(): string | undefined {
@@ -16,6 +16,7 @@ export interface Admin {
   readonly kc: KubeConfig
   readonly core: CoreV1Api
   readonly apps: AppsV1Api
+  readonly batch: BatchV1Api
   readonly policy: PolicyV1Api
   readonly rbac: RbacAuthorizationV1Api
 }
@@ -23,7 +24,7 @@ export interface Admin {
 export function admin(kubeconfig: string): Admin {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
-  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), policy: kc.makeApiClient(PolicyV1Api), rbac: kc.makeApiClient(RbacAuthorizationV1Api) }
+  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), policy: kc.makeApiClient(PolicyV1Api), rbac: kc.makeApiClient(RbacAuthorizationV1Api) }
 }
 
 interface KubeconfigDoc {
