@@ -146,21 +146,41 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
   }
 }
 
-/** The server's own explanation from an ApiException body (a metav1.Status), for audit messages. */
-export function apiMessage(err: unknown): string | undefined {
+/** The metav1.Status an API error carries (KubeApiError's parsed body, or ApiException's JSON text), if any. */
+function statusBody(err: unknown): Record<string, unknown> | string | undefined {
   if (err === null || typeof err !== 'object') return undefined
   const raw = (err as { body?: unknown }).body
-  let body: unknown = raw
   if (typeof raw === 'string') {
     try {
-      body = JSON.parse(raw) as unknown
+      const parsed = JSON.parse(raw) as unknown
+      return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : raw
     } catch {
-      return raw.slice(0, 500)
+      return raw
     }
   }
-  if (body !== null && typeof body === 'object') {
-    const message = (body as { message?: unknown }).message
-    if (typeof message === 'string') return message.slice(0, 500)
-  }
-  return undefined
+  return raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : undefined
+}
+
+/** The server's own explanation from an ApiException body (a metav1.Status), for audit messages. */
+export function apiMessage(err: unknown): string | undefined {
+  const body = statusBody(err)
+  if (typeof body === 'string') return body.slice(0, 500)
+  const message = body?.message
+  return typeof message === 'string' ? message.slice(0, 500) : undefined
+}
+
+/**
+ * True when a 429 is a PodDisruptionBudget refusing an eviction: the eviction subresource adds a cause of
+ * type `DisruptionBudget` (policy/v1 DisruptionBudgetCause; pkg/registry/core/pod/storage/eviction.go,
+ * checkAndDecrement and createTooManyRequestsError). A StatusCause's type is serialized as `reason`:
+ * `details.causes: [{reason: "DisruptionBudget", message: "The disruption budget web needs 2 healthy pods…"}]`.
+ * Any other 429 is the API server throttling (API Priority and Fairness, max-in-flight: "Too many
+ * requests, please try again later."), to be retried, not a PDB.
+ */
+export function isDisruptionBudgetRefusal(err: unknown): boolean {
+  const body = statusBody(err)
+  if (typeof body !== 'object') return false
+  const details = body.details
+  const causes = details !== null && typeof details === 'object' ? (details as { causes?: unknown }).causes : undefined
+  return Array.isArray(causes) && causes.some((c: unknown) => c !== null && typeof c === 'object' && (c as { reason?: unknown }).reason === 'DisruptionBudget')
 }

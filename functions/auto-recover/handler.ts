@@ -12,7 +12,7 @@ import { ReflexError } from '../../shared/errors.js'
 import type { FunctionContext, HandlerResult } from '../../shared/host.js'
 import { stableHash } from '../../shared/ids.js'
 import { kubeStatus } from '../../shared/kube-rest.js'
-import { apiMessage, workloadKind, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
+import { apiMessage, isDisruptionBudgetRefusal, workloadKind, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
 import type { RecoveryMode } from './config.js'
 import type { ReasonCode } from './errors.js'
 import { parseInput, type RecoveryInput } from './input.js'
@@ -335,8 +335,9 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
         await change.apply(dryRun)
         decision = { outcome: dryRun ? 'planned' : 'performed', reason: dryRun ? 'ACTION_DRY_RUN' : 'ACTION_APPLIED', detail: change.detail, target, change: change.change }
       } catch (err) {
-        // Eviction API: 429 TooManyRequests = a PodDisruptionBudget does not allow it now. Never fall back to delete.
-        if (action === 'restart-pod' && kubeStatus(err) === 429) {
+        // Eviction API: a 429 whose cause is DisruptionBudget = a PodDisruptionBudget does not allow it now.
+        // Never fall back to delete. Any other 429 is throttling: kubeFailure answers 503, the broker retries.
+        if (action === 'restart-pod' && kubeStatus(err) === 429 && isDisruptionBudgetRefusal(err)) {
           return commit({ outcome: 'skipped', reason: 'PDB_BLOCKED', detail: apiMessage(err) ?? 'Cannot evict pod as it would violate the pod\'s disruption budget', target, budget: { target: targetView, global: globalView } })
         }
         const f = kubeFailure(err, `${action} on ${target.kind} ${target.name}`)

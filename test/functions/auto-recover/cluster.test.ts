@@ -3,7 +3,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import type { V1Deployment } from '@kubernetes/client-node'
-import { createRecoveryCluster, RESTARTED_AT, type RecoveryCluster } from '../../../functions/auto-recover/cluster.js'
+import { createRecoveryCluster, isDisruptionBudgetRefusal, RESTARTED_AT, type RecoveryCluster } from '../../../functions/auto-recover/cluster.js'
+import { kubeStatus } from '../../../shared/kube-rest.js'
 import { handle } from '../../../functions/auto-recover/handler.js'
 import type { RecoveryMode } from '../../../functions/auto-recover/config.js'
 import type { RecoveryState } from '../../../functions/auto-recover/state.js'
@@ -106,6 +107,14 @@ function run(kubeconfig: string): void {
       return pdb.status?.observedGeneration === pdb.metadata?.generation ? pdb : undefined
     })
 
+    // The refusal's shape, which tells it from API server throttling (also a 429): a DisruptionBudget cause.
+    const refusal: unknown = await (await real()).evictPod(ns, bad, true).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    t.equal(kubeStatus(refusal), 429)
+    t.match((refusal as { body?: unknown }).body, { reason: 'TooManyRequests', details: { causes: [{ reason: 'DisruptionBudget', message: /The disruption budget web needs 2 healthy pods/ }] } })
+    t.ok(isDisruptionBudgetRefusal(refusal), 'recognised as a PodDisruptionBudget refusal')
     const dry = await handle(podEvent(ns, bad, 'restart-pod'), ctxOf(deps(s, 'dry-run')))
     t.match(dataOf(dry), { outcome: 'skipped', reason: 'PDB_BLOCKED' }, 'dry-run eviction hits the same PDB check')
     const refused = await handle(podEvent(ns, bad, 'restart-pod'), ctxOf(deps(s, 'enforce')))

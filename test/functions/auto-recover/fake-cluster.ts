@@ -12,8 +12,14 @@ export interface Call {
   readonly detail?: unknown
 }
 
-export function apiError(code: number, message: string): ApiException<string> {
-  return new ApiException(code, `HTTP-Code: ${code}`, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, code }), {})
+/** A metav1.Status failure as the API server sends it; `details` as the server adds them (causes, retryAfterSeconds). */
+export function apiError(code: number, message: string, details?: Record<string, unknown>): ApiException<string> {
+  return new ApiException(code, `HTTP-Code: ${code}`, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, ...(details === undefined ? {} : { details }), code }), {})
+}
+
+/** The eviction subresource's refusal when a PodDisruptionBudget allows no disruption (eviction.go checkAndDecrement). */
+export function pdbRefusal(pdb = 'web'): ApiException<string> {
+  return apiError(429, "Cannot evict pod as it would violate the pod's disruption budget.", { causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${pdb} needs 2 healthy pods and has 1 currently` }] })
 }
 
 export class FakeCluster implements RecoveryCluster {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { ReflexError } from '../../../shared/errors.js'
 import { handle } from '../../../functions/auto-recover/handler.js'
 import { replyId } from '../../../functions/auto-recover/recovery-event.js'
-import { FakeCluster, apiError } from './fake-cluster.js'
+import { FakeCluster, apiError, pdbRefusal } from './fake-cluster.js'
 import { classifiedEvent, ctxOf, dataOf, makeDeps, pgliteState as freshState, sharedState } from './helpers.js'
 import { crashLoopStatus, deployment, healthyStatus, pod, replicaSet } from './fixtures.js'
 
@@ -296,11 +296,11 @@ void t.test('the global budget caps actions across targets', async (t) => {
   t.equal(dataOf(r).reason, 'ACTION_APPLIED')
 })
 
-void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, unreachable/5xx → 503 retry', async (t) => {
+void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, unreachable/5xx/throttling 429 → 503 retry', async (t) => {
   const state = await pgliteState(t)
   const cluster = shop()
   const deps = makeDeps(state, { cluster: () => Promise.resolve(cluster), mode: 'enforce' })
-  cluster.failures.set('evict', apiError(429, "Cannot evict pod as it would violate the pod's disruption budget."))
+  cluster.failures.set('evict', pdbRefusal())
   let r = await handle(classifiedEvent(), ctxOf(deps))
   t.match(dataOf(r), { outcome: 'skipped', reason: 'PDB_BLOCKED', detail: /disruption budget/ })
   t.equal(cluster.calls.filter((c) => c.op === 'evict').length, 1, 'no fallback to delete')
@@ -320,6 +320,8 @@ void t.test('API answers: PDB 429 → skipped, 403 → failed with the reason, u
   for (const [op, err] of [
     ['evict', apiError(503, 'etcdserver: request timed out')],
     ['evict', apiError(409, 'the object has been modified')],
+    // API Priority and Fairness throttling the request: a 429 without a DisruptionBudget cause is not a PDB.
+    ['evict', apiError(429, 'Too many requests, please try again later.', { retryAfterSeconds: 1 })],
     ['readPod', Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } })],
   ] as const) {
     cluster.failures.set(op, err)
