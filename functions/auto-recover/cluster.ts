@@ -111,9 +111,15 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
       await api.request('PATCH', inNamespace(APPS, namespace, WORKLOADS[kind].resource, name), { body, contentType: MERGE_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })
     },
     async rollbackDeployment(namespace, name, resourceVersion, template, dryRun) {
-      // The `test` op makes the replace conditional on the version we planned from (optimistic concurrency).
+      // Optimistic concurrency: the patched object carries the resourceVersion we planned from, so if the
+      // Deployment changed since, the API server refuses the update with 409 Conflict ("the object has been
+      // modified"), a retry. Not a JSON patch `test` op: its failure is a bare 422 ("the server rejected our
+      // request due to an error in our request", no details; apiserver handlers/patch.go applyJSPatch),
+      // which cannot be told from a patch that is wrong. An empty version would make the update
+      // unconditional, so there must be one.
+      if (resourceVersion === '') throw new Error(`rollback of Deployment ${name}: no resourceVersion to make it conditional on`)
       const body = [
-        { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
+        { op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion },
         { op: 'replace', path: '/spec/template', value: template },
       ]
       await api.request('PATCH', inNamespace(APPS, namespace, 'deployments', name), { body, contentType: JSON_PATCH, query: { fieldManager: COMPONENT, ...dry(dryRun) } })

@@ -87,14 +87,21 @@ t.test('merge and JSON patches with a field manager; dry runs persist nothing', 
   t.equal(merged.metadata.annotations?.tried, 'yes')
   t.ok(merged.metadata.managedFields?.some((f) => f.manager === 'kube-reflex-test'), 'the field manager is recorded')
 
-  // The conditional replace auto-recover's rollback sends: a stale resourceVersion fails the `test` op.
+  // The conditional replace auto-recover's rollback sends: the patched object carries the version it was
+  // planned from, and a stale one is a 409 Conflict (a retry), not the bare 422 a failed `test` op gives.
   const stale = await api
+    .request('PATCH', path, { body: [{ op: 'replace', path: '/metadata/resourceVersion', value: '1' }, { op: 'replace', path: '/metadata/annotations/tried', value: 'no' }], contentType: JSON_PATCH })
+    .catch((e: unknown) => e)
+  t.equal(kubeStatus(stale), 409, `a stale version is refused (${(stale as Error).message})`)
+  t.match((stale as { body?: unknown }).body, { reason: 'Conflict' })
+  const failedTest = await api
     .request('PATCH', path, { body: [{ op: 'test', path: '/metadata/resourceVersion', value: '1' }, { op: 'replace', path: '/metadata/annotations/tried', value: 'no' }], contentType: JSON_PATCH })
     .catch((e: unknown) => e)
-  t.equal(kubeStatus(stale), 422, `a failed test op is refused (${(stale as Error).message})`)
+  t.equal(kubeStatus(failedTest), 422, 'a failed `test` op is a 422…')
+  t.match((failedTest as { body?: unknown }).body, { message: 'the server rejected our request due to an error in our request', details: {} }, '…that does not say which op failed or why')
   const current = await api.request<Obj>('PATCH', path, {
     body: [
-      { op: 'test', path: '/metadata/resourceVersion', value: merged.metadata.resourceVersion },
+      { op: 'replace', path: '/metadata/resourceVersion', value: merged.metadata.resourceVersion },
       { op: 'replace', path: '/metadata/annotations/tried', value: 'no' },
     ],
     contentType: JSON_PATCH,

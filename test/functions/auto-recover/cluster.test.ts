@@ -175,7 +175,24 @@ function run(kubeconfig: string): void {
     const dry = await handle(podEvent(ns, v2, 'rollback', 'api'), ctxOf(deps(s, 'dry-run')))
     t.match(dataOf(dry), { outcome: 'planned', change: { kind: 'Rollback', fromRevision: 2, toRevision: 1 } })
     t.equal((await a.apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.template.spec?.containers[0]?.image, 'ghcr.io/acme/api:2.0.0', 'dry-run did not roll back')
-    const r = await handle(podEvent(ns, v2, 'rollback', 'api'), ctxOf(deps(s, 'enforce')))
+    // A lost race: the Deployment changes between the read the rollback is planned from and the patch. The
+    // server refuses the stale version with 409 (dry-run too); the event is retried, nothing is recorded.
+    const template = (await a.apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.template ?? {}
+    await t.rejects((await real()).rollbackDeployment(ns, 'api', '1', template, true), { code: 409, body: { reason: 'Conflict' } }, 'a stale resourceVersion is a 409 Conflict')
+    const base = await real()
+    const racing: RecoveryCluster = {
+      ...base,
+      rollbackDeployment: async (...args) => {
+        await a.apps.patchNamespacedDeployment({ namespace: ns, name: 'api', body: [{ op: 'add', path: '/metadata/annotations/example.com~1touched', value: 'by someone else' }] })
+        return base.rollbackDeployment(...args)
+      },
+    }
+    const raced = podEvent(ns, v2, 'rollback', 'api')
+    await t.rejects(handle(raced, ctxOf(deps(s, 'enforce', 'cooldownSeconds: 0', () => Promise.resolve(racing)))), { code: 'DOWNSTREAM_UNAVAILABLE', status: 503, retryAfterSeconds: 5 }, 'changed under us: retried')
+    t.equal(await s.decision(raced.source, raced.id), undefined, 'nothing recorded: the retry decides afresh')
+    t.equal((await a.apps.readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.template.spec?.containers[0]?.image, 'ghcr.io/acme/api:2.0.0', 'the lost race changed nothing')
+    // The broker's redelivery reads the Deployment again and rolls back.
+    const r = await handle(structuredClone(raced), ctxOf(deps(s, 'enforce')))
     t.equal(r?.type, 'dev.kubereflex.recovery.performed')
     t.match(dataOf(r), { change: { kind: 'Rollback', fromRevision: 2, toRevision: 1 } })
     const d: V1Deployment = await a.apps.readNamespacedDeployment({ namespace: ns, name: 'api' })
