@@ -2,9 +2,10 @@
 // `dev.kubereflex.recovery.*` reply that says what was decided and why (docs/AUTO-RECOVER.md).
 //
 // Order of the guardrails, cheapest and most absolute first: duplicate → protected/denied namespace →
-// action enabled → (online) live state: resolve the real workload, is the problem still there → opt-in →
+// action enabled → (online) live state: resolve the real workload → opt-in → is the problem still there →
 // under the target's lock: cooldown → target budget → global budget → the change (dryRun=All in dry-run)
-// → record → reply; the audit Kubernetes Event is written after the decision is committed.
+// → record → reply; the audit Kubernetes Event is written after the decision is committed, on an opted-in
+// target only.
 import type { V1Deployment, V1OwnerReference, V1Pod } from '@kubernetes/client-node'
 import type { CloudEventV1 } from '../../shared/cloudevent.js'
 import { EVENT_TYPES } from '../../shared/contracts.js'
@@ -47,7 +48,8 @@ const API_VERSION: Record<string, string> = {
   Job: 'batch/v1',
 }
 // Reasons for which no Kubernetes Event is written: objects outside our remit are not written to at all.
-const NO_AUDIT_EVENT = new Set<ReasonCode>(['DUPLICATE', 'PROTECTED_NAMESPACE', 'NAMESPACE_DENIED', 'NAMESPACE_NOT_ALLOWED', 'NOT_OPTED_IN', 'ACTION_DISABLED'])
+// Beyond these, an Event is written only on a target whose opt-in was established (audit()).
+const NO_AUDIT_EVENT = new Set<ReasonCode>(['DUPLICATE', 'PROTECTED_NAMESPACE', 'NAMESPACE_DENIED', 'NAMESPACE_NOT_ALLOWED', 'NOT_OPTED_IN', 'OPTED_OUT', 'ACTION_DISABLED'])
 
 /** A Kubernetes API failure, sorted: retry the event, or an outcome to report. */
 function kubeFailure(err: unknown, what: string): { outcome: 'skipped' | 'failed'; reason: ReasonCode; detail: string } {
@@ -73,12 +75,16 @@ function skip(target: TargetRef, reason: ReasonCode, detail?: string): Outcome {
   return new Outcome({ outcome: 'skipped', reason, detail, target })
 }
 
-interface Resolved {
+/** The target the live owner references name, before anything about its problem is known. */
+interface Located {
   readonly target: TargetRef & { readonly namespace: string }
   /** The target's live object: its own opt-in mark is read from it, so there is always one. */
   readonly workload: Workload
-  /** The live pod the event was about (restart-pod evicts it). */
+  /** The live pod the event was about (restart-pod evicts it); null when the event was not about a pod or it is gone. */
   readonly pod: V1Pod | null
+}
+
+interface Resolved extends Located {
   readonly problem: string
   /** pod-template-hash of a failing pod, for rollback's "newest revision introduced it". */
   readonly failingHash: string | undefined
@@ -123,15 +129,14 @@ async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V
   return controller
 }
 
-async function resolveLive(cluster: RecoveryCluster, input: RecoveryInput, namespace: string, eventTarget: TargetRef): Promise<Resolved> {
+/** Finds the live target of the event: the workload that really runs the object, with its own marks. */
+async function locate(cluster: RecoveryCluster, input: RecoveryInput, namespace: string, eventTarget: TargetRef): Promise<Located> {
   const { object, action } = input
   if (object.kind === 'Pod') {
     const pod = await cluster.readPod(namespace, object.name)
     if (pod !== null) {
       const { target, object: workload } = await ownerWorkload(cluster, namespace, pod, eventTarget)
-      const problem = podProblem(pod)
-      if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is healthy now`)
-      return { target, workload, pod, problem, failingHash: pod.metadata?.labels?.['pod-template-hash'] }
+      return { target, workload, pod }
     }
     // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due.
     if (action === 'restart-pod' || input.workload === null) throw skip(eventTarget, 'TARGET_GONE', `pod ${object.name} no longer exists`)
@@ -140,22 +145,37 @@ async function resolveLive(cluster: RecoveryCluster, input: RecoveryInput, names
     if (kind === undefined) throw skip(target, 'UNSUPPORTED_WORKLOAD', `${target.kind} is not a workload auto-recover acts on`)
     const w = await cluster.readWorkload(kind, namespace, target.name)
     if (w === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
-    const found = await workloadPodsProblem(cluster, namespace, w)
-    if (found === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is gone and no pod of ${target.kind} ${target.name} is failing`)
-    return { target, workload: w, pod: null, problem: found.problem, failingHash: found.hash }
+    return { target, workload: w, pod: null }
   }
   const kind = workloadKind(object.kind)
   if (kind === undefined || kind === 'Job') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
-  let target: TargetRef & { namespace: string } = { namespace, kind, name: object.name }
-  let w = await cluster.readWorkload(kind, namespace, object.name)
-  if (w === null) throw skip(target, 'TARGET_GONE', `${object.kind} ${object.name} no longer exists`)
-  const up = object.kind === 'ReplicaSet' ? controllerOf(w.metadata) : undefined
-  if (up?.kind === 'Deployment') ({ target, object: w } = await readController(cluster, namespace, up, `ReplicaSet ${object.name}`))
-  const own = target.kind === 'Deployment' ? deploymentProblem(w as V1Deployment) : undefined
-  const pods = await workloadPodsProblem(cluster, namespace, w)
+  const w = await cluster.readWorkload(kind, namespace, object.name)
+  if (w === null) throw skip({ namespace, kind, name: object.name }, 'TARGET_GONE', `${object.kind} ${object.name} no longer exists`)
+  const up = kind === 'ReplicaSet' ? controllerOf(w.metadata) : undefined
+  if (up?.kind === 'Deployment') {
+    const deployment = await readController(cluster, namespace, up, `ReplicaSet ${object.name}`)
+    return { target: deployment.target, workload: deployment.object, pod: null }
+  }
+  return { target: { namespace, kind, name: object.name }, workload: w, pod: null }
+}
+
+/** Is the problem still there: in the live pod, else in the workload's state or its pods. */
+async function stillFailing(cluster: RecoveryCluster, input: RecoveryInput, located: Located): Promise<Resolved> {
+  const { target, workload, pod } = located
+  const { object } = input
+  if (pod !== null) {
+    const problem = podProblem(pod)
+    if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `pod ${object.name} is healthy now`)
+    return { ...located, problem, failingHash: pod.metadata?.labels?.['pod-template-hash'] }
+  }
+  const podGone = object.kind === 'Pod'
+  const own = !podGone && target.kind === 'Deployment' ? deploymentProblem(workload as V1Deployment) : undefined
+  const pods = await workloadPodsProblem(cluster, target.namespace, workload)
   const problem = own ?? pods?.problem
-  if (problem === undefined) throw skip(target, 'PROBLEM_GONE', `${target.kind} ${target.name} is healthy now`)
-  return { target, workload: w, pod: null, problem, failingHash: pods?.hash }
+  if (problem === undefined) {
+    throw skip(target, 'PROBLEM_GONE', podGone ? `pod ${object.name} is gone and no pod of ${target.kind} ${target.name} is failing` : `${target.kind} ${target.name} is healthy now`)
+  }
+  return { ...located, problem, failingHash: pods?.hash }
 }
 
 interface Change {
@@ -255,9 +275,10 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
   const actGate = actionGate(policy, action)
   if (actGate !== undefined) return finish({ outcome: 'skipped', reason: actGate, detail: `enabled: ${policy.actions.join(', ') || 'none'}`, target: eventTarget })
 
-  let resolved: Resolved | undefined
+  let located: Located | undefined
   let change: Change | undefined
-  let optIn: string
+  /** How the target opted in, once that is established: until then nothing is written on it (audit). */
+  let optIn: string | undefined
   const cluster = await clusterReady
   try {
     if (cluster === undefined) {
@@ -269,7 +290,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       if (action === 'rollout-restart' && !RESTARTABLE.has(eventTarget.kind)) throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `rollout restart needs a Deployment, StatefulSet or DaemonSet, not ${eventTarget.kind}`)
       if (action === 'rollback' && eventTarget.kind !== 'Deployment') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `rollback needs a Deployment, not ${eventTarget.kind}`)
     } else {
-      resolved = await resolveLive(cluster, input, namespace, eventTarget)
+      located = await locate(cluster, input, namespace, eventTarget)
       // Namespace opt-in needs `get namespaces` (cluster-scoped). Without that grant the namespace's
       // marks are unknown, not a failure: workload marks and the policy still decide.
       const ns = await cluster.readNamespace(namespace).catch((err: unknown) => {
@@ -277,18 +298,20 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
         ctx.log.warn({ namespace }, 'cannot read the namespace (RBAC): namespace opt-in labels are ignored')
         return null
       })
-      const decided = optInOf(policy, resolved.target, resolved.workload.metadata, ns?.metadata)
-      if (!decided.optedIn) throw skip(resolved.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
+      // Opt-in before the problem: what is decided about a target that did not opt in is nobody's business
+      // on the cluster (no audit Event), whether or not its problem is still there.
+      const decided = optInOf(policy, located.target, located.workload.metadata, ns?.metadata)
+      if (!decided.optedIn) throw skip(located.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
       optIn = decided.by
-      change = await planChange(cluster, action, resolved, time)
+      change = await planChange(cluster, action, await stillFailing(cluster, input, located), time)
     }
   } catch (err) {
-    if (err instanceof Outcome) return audit(ctx, cluster, await finish({ ...err.decision }), resolved)
+    if (err instanceof Outcome) return audit(ctx, cluster, await finish({ ...err.decision, optIn }), located)
     const f = kubeFailure(err, `reading the live state of ${eventTarget.kind} ${eventTarget.name}`)
-    return audit(ctx, cluster, await finish({ outcome: f.outcome, reason: f.reason, detail: f.detail, target: resolved?.target ?? eventTarget }), resolved)
+    return audit(ctx, cluster, await finish({ outcome: f.outcome, reason: f.reason, detail: f.detail, target: located?.target ?? eventTarget, optIn }), located)
   }
 
-  const target: TargetRef = resolved?.target ?? eventTarget
+  const target: TargetRef = located?.target ?? eventTarget
   const key = targetKey(input.cluster, target)
   // Offline (no Kubernetes call under the lock): what the decision below reads, so that on the embedded
   // database decisions arriving together can be taken together (state.ts offlineBatch).
@@ -352,21 +375,25 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
     })
   }, change === undefined ? offlineScope : undefined)
   if (decided !== undefined) announce(decided)
-  return audit(ctx, cluster, reply, resolved)
+  return audit(ctx, cluster, reply, located)
 }
 
 /**
  * Writes the Kubernetes Event on the target after the decision is committed. It is the human-facing audit
- * trail, not the durable record (that is the database and the reply). A refusal (RBAC, validation) is
+ * trail, not the durable record (that is the database and the reply). Only on a target that opted in
+ * (`data.optIn` is set once that is established, so a redelivery's stored reply says it too): a bare pod,
+ * a workload that is gone or not supported, one that did not opt in or opted out gets nothing written on
+ * it — nor on the workload classify guessed, which may not exist. A refusal (RBAC, validation) is
  * logged and does not fail the event. An unavailable API server (no answer, 5xx, 429) fails it with 503:
  * the broker redelivers, the stored decision is returned again without redoing anything, and the Event
  * is written then (found by the kube-apiserver chaos run: audit Events were lost across a restart).
  */
-async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefined, reply: CloudEventV1, resolved: Resolved | undefined): Promise<CloudEventV1> {
-  const data = reply.data as { target?: TargetRef; reason?: ReasonCode; outcome?: string; action?: string; mode?: string; message?: string } | undefined
+async function audit(ctx: AutoRecoverContext, cluster: RecoveryCluster | undefined, reply: CloudEventV1, located: Located | undefined): Promise<CloudEventV1> {
+  const data = reply.data as { target?: TargetRef; reason?: ReasonCode; outcome?: string; action?: string; mode?: string; message?: string; optIn?: unknown; offline?: unknown } | undefined
   const target = data?.target
-  if (cluster === undefined || target === undefined || target.namespace === null || data?.reason === undefined || NO_AUDIT_EVENT.has(data.reason)) return reply
-  const uid = resolved?.target.name === target.name ? resolved.workload.metadata?.uid : undefined
+  if (cluster === undefined || data === undefined || target === undefined || target.namespace === null) return reply
+  if (typeof data.optIn !== 'string' || data.offline === true || data.reason === undefined || NO_AUDIT_EVENT.has(data.reason)) return reply
+  const uid = located?.target.kind === target.kind && located.target.name === target.name ? located.workload.metadata?.uid : undefined
   try {
     await cluster.recordEvent({
       namespace: target.namespace,

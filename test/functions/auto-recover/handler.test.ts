@@ -134,6 +134,7 @@ void t.test('a Job is a target: its own "false" opts it out of an opted-in names
   const plain = job({})
   r = await handle(event(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(plain), mode: 'enforce', policyYaml: 'cooldownSeconds: 0' })))
   t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: 'migrate' }, optIn: 'namespace kube-reflex.dev/auto-recover' })
+  t.same(out.events, [], 'nothing written on the opted-out Job')
   t.match(plain.events, [{ involved: { kind: 'Job', name: 'migrate', uid: 'uid-migrate', apiVersion: 'batch/v1' } }])
 })
 
@@ -175,6 +176,42 @@ void t.test('a pod whose controller cannot be read is not touched, whatever the 
   r = await handle(classifiedEvent({ action: 'rollout-restart', workload: { kind: 'Rollout', name: 'web' } }), ctxOf(deps(gone)))
   t.match(dataOf(r), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', target: { kind: 'Rollout', name: 'web' } })
   t.same(gone.calls, [])
+})
+
+void t.test('no audit Event on anything that did not opt in: bare pods, guessed, gone, opted-out or not opted-in workloads', async (t) => {
+  const state = await pgliteState(t)
+  const defaults = (c: FakeCluster): ReturnType<typeof makeDeps> => makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml: 'cooldownSeconds: 0' })
+  // The default policy, a bare crash-looping pod: classify guessed Deployment/bare, which does not exist.
+  const bare = new FakeCluster().addNamespace('shop')
+  bare.addPod(pod('bare', { statuses: [crashLoopStatus()] }))
+  const bareEvent = classifiedEvent({ object: { kind: 'Pod', name: 'bare' }, workload: { kind: 'Deployment', name: 'bare', inferred: true } })
+  t.match(dataOf(await handle(bareEvent, ctxOf(defaults(bare)))), { outcome: 'skipped', reason: 'NO_WORKLOAD', optIn: null })
+  t.match(dataOf(await handle(structuredClone(bareEvent), ctxOf(defaults(bare)))), { reason: 'NO_WORKLOAD' }, 'its redelivery')
+  t.same(bare.events, [], 'no Event on the guessed Deployment/bare')
+  // A pod that is gone, and a controller auto-recover does not read.
+  const gone = shop()
+  gone.pods.clear()
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(gone)))), { reason: 'TARGET_GONE' })
+  gone.addPod(pod(POD, { owner: { kind: 'Workflow', name: 'nightly', apiVersion: 'argoproj.io/v1alpha1' }, statuses: [crashLoopStatus()] }))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(gone)))), { reason: 'UNSUPPORTED_WORKLOAD' })
+  t.same(gone.events, [])
+  // An opted-out Deployment, on every occurrence, whether its problem is still there or not.
+  const out = shop({ deploymentLabels: { 'kube-reflex.dev/auto-recover': 'false' }, nsLabels: { 'kube-reflex.dev/auto-recover': 'true' } })
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(out)))), { reason: 'OPTED_OUT' })
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(out)))), { reason: 'OPTED_OUT' })
+  out.addPod(pod(POD, { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(out)))), { reason: 'OPTED_OUT' }, 'healed, and still opted out: the opt-out is what is reported')
+  t.same(out.events, [], 'no Event on the opted-out Deployment')
+  // A Deployment that did not opt in, whose pod healed.
+  const healed = shop()
+  healed.addPod(pod(POD, { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(healed)))), { reason: 'NOT_OPTED_IN' })
+  t.same(healed.events, [])
+  // Opted in: what is decided about it is audited on it, the healed case included.
+  const opted = shop({ nsLabels: { 'kube-reflex.dev/auto-recover': 'true' } })
+  opted.addPod(pod(POD, { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  t.match(dataOf(await handle(classifiedEvent(), ctxOf(defaults(opted)))), { reason: 'PROBLEM_GONE', optIn: 'namespace kube-reflex.dev/auto-recover' })
+  t.match(opted.events, [{ type: 'Warning', involved: { kind: 'Deployment', name: 'web', uid: 'uid-web' }, message: /^restart-pod skipped \(enforce\): the live state no longer shows the problem/ }])
 })
 
 void t.test('restart-pod: resolves the workload from live owner references, dry-run sends dryRun', async (t) => {
