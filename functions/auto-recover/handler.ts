@@ -329,11 +329,13 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
     const lockedMs = Math.max(nowMs, deps.now())
     const { decision: again, history } = await locked.decisionAndHistory(event.source, event.id, key, budgetMode, new Date(lockedMs - tb.windowSeconds * 1000))
     if (again !== undefined) return { reply: again }
-    const commit = async (taken: Decision): Promise<{ reply: CloudEventV1; decided: Decision }> => {
+    const commit = async (taken: Decision): Promise<{ reply: CloudEventV1; decided?: Decision }> => {
       const decision = { ...taken, optIn }
       const r = toRecoveryEvent(event, input, decision, { mode: deps.mode, offline, time })
-      await locked.recordDecision(event.source, event.id, r, now)
-      return { reply: r, decided: decision }
+      // First writer wins: should a decision for this event be stored already (one taken without this lock),
+      // that is the answer, so every delivery of one event gets the same reply.
+      const stored = await locked.recordDecision(event.source, event.id, r, now)
+      return stored === r ? { reply: r, decided: decision } : { reply: stored }
     }
     const targetView = { used: history.targetAttempts, max: tb.max, windowSeconds: tb.windowSeconds }
     if (policy.cooldownSeconds > 0 && history.lastAttemptAt !== undefined && lockedMs - history.lastAttemptAt.getTime() < policy.cooldownSeconds * 1000) {
@@ -373,7 +375,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       ...decision,
       budget: { target: { ...targetView, used: targetView.used + 1 }, global: { ...globalView, used: globalUsed + 1 } },
     })
-  }, change === undefined ? offlineScope : undefined)
+  }, { input: { source: event.source, id: event.id }, offline: change === undefined ? offlineScope : undefined })
   if (decided !== undefined) announce(decided)
   return audit(ctx, cluster, reply, located)
 }

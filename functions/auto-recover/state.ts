@@ -67,7 +67,14 @@ export interface LockedState {
   globalAttempts(mode: string, since: Date): Promise<number>
   /** Kept until the next recordDecision (or the end of `fn`) and written with it in one statement. */
   recordAttempt(attempt: Attempt): Promise<void>
-  recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<void>
+  /** First writer wins: returns `reply` itself when it was stored, else the decision stored before it. */
+  recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<CloudEventV1>
+}
+
+/** The classified event a decision answers (its `source` + `id`). */
+export interface DecisionInput {
+  readonly source: string
+  readonly id: string
 }
 
 /** What an offline decision reads, known before it runs (RecoveryState.withTarget). */
@@ -83,22 +90,33 @@ export interface OfflineScope {
 
 export interface RecoveryState {
   decision(source: string, id: string): Promise<CloudEventV1 | undefined>
-  /** Stores a decision taken without the lock (gates that need no history); first writer wins: returns `reply` itself when it was stored, else the stored one. */
+  /**
+   * Stores a decision taken without the target's lock; first writer wins: returns `reply` itself when it was
+   * stored, else the stored one. On PostgreSQL it first waits for the input's lock, so a delivery of the
+   * same event that is acting under withTarget commits before this one is compared with it.
+   */
   recordDecision(source: string, id: string, reply: CloudEventV1, at: Date): Promise<CloudEventV1>
   countGlobal(mode: string, since: Date): Promise<number>
   /**
-   * Runs `fn` holding the target's lock; everything it records commits together. With `offline`, fn does
-   * nothing outside the database (no Kubernetes call, no metric, no log) and reads only what the scope
-   * names, so on PGlite decisions arriving together are taken together (offlineBatch below); the promise
-   * still settles after the commit.
+   * Runs `fn` holding the target's lock and, with `input`, the lock of that input event (every delivery of
+   * one event, on any replica, decides in turn, so it gets one answer); everything it records commits
+   * together. With `offline`, fn does nothing outside the database (no Kubernetes call, no metric, no log)
+   * and reads only what the scope names, so on PGlite decisions arriving together are taken together
+   * (offlineBatch below); the promise still settles after the commit.
    */
-  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>, offline?: OfflineScope): Promise<T>
+  withTarget<T>(target: string, fn: (state: LockedState) => Promise<T>, options?: { readonly input?: DecisionInput; readonly offline?: OfflineScope | undefined }): Promise<T>
   close(): Promise<void>
 }
 
 // 64-bit advisory lock key from the target name (md5 → first 16 hex digits → bigint): collisions between
 // targets are astronomically rare and would only serialize two unrelated targets, never break anything.
-const LOCK = "SELECT pg_advisory_xact_lock(('x' || substr(md5($1), 1, 16))::bit(64)::bigint)"
+const LOCK_KEY = (param: string): string => `pg_advisory_xact_lock(('x' || substr(md5(${param}), 1, 16))::bit(64)::bigint)`
+const LOCK = `SELECT ${LOCK_KEY('$1')}`
+// The input event's lock and the target's, in one statement. Deadlock-free: a transaction takes at most one
+// input lock and one target lock, always in this statement's order, and the global lock only after them.
+const LOCK_INPUT_AND_TARGET = `SELECT ${LOCK_KEY('$1')}, ${LOCK_KEY('$2')}`
+const inputLockKey = (i: DecisionInput): string => `kube-reflex-recovery-input:${JSON.stringify([i.source, i.id])}`
+const targetLockKey = (target: string): string => `kube-reflex-recovery:${target}`
 
 async function findDecision(q: Queryable, source: string, id: string): Promise<CloudEventV1 | undefined> {
   const r = await q.query<{ reply: CloudEventV1 | string }>('SELECT reply FROM recovery_decisions WHERE event_source = $1 AND event_id = $2', [source, id])
@@ -113,6 +131,22 @@ async function insertDecision(q: Queryable, source: string, id: string, reply: C
     JSON.stringify(reply),
     at.toISOString(),
   ])
+  return r.rowCount > 0
+}
+
+/**
+ * insertDecision after taking the input's lock, in one statement (its own transaction): it waits for a
+ * delivery of the same event that holds the lock in withTarget, and its conflict check then sees what that
+ * one committed. The lock is referenced by the INSERT's rows, so it is taken before the row is inserted.
+ */
+async function insertDecisionLocked(q: Queryable, source: string, id: string, reply: CloudEventV1, at: Date): Promise<boolean> {
+  const r = await q.query(
+    `WITH input_lock AS (SELECT ${LOCK_KEY('$5')})
+     INSERT INTO recovery_decisions (event_source, event_id, reply, decided_at)
+     SELECT $1::text, $2::text, $3::jsonb, $4::timestamptz FROM input_lock
+     ON CONFLICT DO NOTHING RETURNING 1`,
+    [source, id, JSON.stringify(reply), at.toISOString(), inputLockKey({ source, id })],
+  )
   return r.rowCount > 0
 }
 
@@ -256,11 +290,11 @@ async function offlineBatch(tx: Queryable, items: readonly OfflineItem[]): Promi
         recordDecision: (source, id, reply, at) => {
           const k = key2(source, id)
           // First writer wins, as ON CONFLICT DO NOTHING does.
-          if (!decisions.has(k)) {
-            decisions.set(k, reply)
-            replies.push({ source, id, reply, at })
-          }
-          return Promise.resolve()
+          const stored = decisions.get(k)
+          if (stored !== undefined) return Promise.resolve(stored)
+          decisions.set(k, reply)
+          replies.push({ source, id, reply, at })
+          return Promise.resolve(reply)
         },
       }),
     )
@@ -317,16 +351,21 @@ export function recoveryState(db: Database): RecoveryState {
     decision: (source, id) => guard('reading a decision', () => findDecision(db, source, id)),
     recordDecision: (source, id, reply, at) =>
       guard('recording a decision', async () => {
-        if (await insertDecision(db, source, id, reply, at)) return reply
+        if (await (locks ? insertDecisionLocked : insertDecision)(db, source, id, reply, at)) return reply
         return (await findDecision(db, source, id)) ?? reply
       }),
     countGlobal: (mode, since) => guard('counting attempts', () => countAttempts(db, mode, since)),
-    withTarget: <T>(target: string, fn: (state: LockedState) => Promise<T>, offline?: OfflineScope): Promise<T> =>
-      offline !== undefined && batcher !== undefined
+    withTarget: <T>(target: string, fn: (state: LockedState) => Promise<T>, options: { readonly input?: DecisionInput; readonly offline?: OfflineScope | undefined } = {}): Promise<T> => {
+      const { input, offline } = options
+      return offline !== undefined && batcher !== undefined
         ? guard('recording offline decisions', async () => (await batcher.submit({ target, scope: offline, fn })) as T)
         : guard('holding a target lock', () => db.transaction(async (tx: Queryable) => {
         // On PGlite (one process, one connection) transactions already run one at a time: no lock to take.
-        if (locks) await guard('locking a target', () => tx.query(LOCK, [`kube-reflex-recovery:${target}`]))
+        if (locks) {
+          await guard('locking a target', () =>
+            input === undefined ? tx.query(LOCK, [targetLockKey(target)]) : tx.query(LOCK_INPUT_AND_TARGET, [inputLockKey(input), targetLockKey(target)]),
+          )
+        }
         // An attempt is written together with the decision that follows it (one statement instead of two).
         let attempt: Attempt | undefined
         const flushAttempt = async (): Promise<void> => {
@@ -357,22 +396,26 @@ export function recoveryState(db: Database): RecoveryState {
           },
           recordDecision: (source, id, reply, at) =>
             guard('recording a decision', async () => {
-              if (attempt === undefined) {
-                await insertDecision(tx, source, id, reply, at)
-                return
+              let stored: boolean
+              if (attempt === undefined) stored = await insertDecision(tx, source, id, reply, at)
+              else {
+                const a = attempt
+                attempt = undefined
+                // The attempt is written even when a decision exists: it was made, so it counts.
+                const r = await tx.query(
+                  `WITH attempt AS (INSERT INTO recovery_attempts (${ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+                   INSERT INTO recovery_decisions (event_source, event_id, reply, decided_at) VALUES ($9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING 1`,
+                  [...attemptValues(a), source, id, JSON.stringify(reply), at.toISOString()],
+                )
+                stored = r.rowCount > 0
               }
-              const a = attempt
-              attempt = undefined
-              await tx.query(
-                `WITH attempt AS (INSERT INTO recovery_attempts (${ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
-                 INSERT INTO recovery_decisions (event_source, event_id, reply, decided_at) VALUES ($9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-                [...attemptValues(a), source, id, JSON.stringify(reply), at.toISOString()],
-              )
+              return stored ? reply : ((await findDecision(tx, source, id)) ?? reply)
             }),
         })
         await flushAttempt()
         return result
-      })),
+      }))
+    },
     close: () => db.close(),
   }
 }

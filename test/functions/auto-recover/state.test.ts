@@ -2,6 +2,8 @@
 // database reopened from disk) and across two concurrent instances (two connection pools on one
 // PostgreSQL server, i.e. two replicas), because work on a target is serialized by an advisory lock.
 import t from 'tap'
+import pg from 'pg'
+import type { V1Namespace } from '@kubernetes/client-node'
 import { isolatedDatabaseUrl } from '../../helpers/pg-schema.js'
 import type { Test } from 'tap'
 import { openDatabase } from '../../../shared/db.js'
@@ -9,12 +11,12 @@ import { handle } from '../../../functions/auto-recover/handler.js'
 import { openRecoveryState, type RecoveryState } from '../../../functions/auto-recover/state.js'
 import { FakeCluster } from './fake-cluster.js'
 import { classifiedEvent, ctxOf, dataOf, makeDeps, useCluster } from './helpers.js'
-import { crashLoopStatus, deployment, pod, replicaSet } from './fixtures.js'
+import { crashLoopStatus, deployment, healthyStatus, pod, replicaSet } from './fixtures.js'
 
 const POLICY = 'optIn: { namespaces: [shop] }\ncooldownSeconds: 0\ntargetBudget: { max: 2, windowSeconds: 3600 }'
 
-function crashing(): FakeCluster {
-  const c = new FakeCluster().addNamespace('shop')
+function crashing(c = new FakeCluster()): FakeCluster {
+  c.addNamespace('shop')
   c.addWorkload('Deployment', deployment('web'))
   c.addWorkload('ReplicaSet', replicaSet('web', '7d4b9c6f5', 2))
   c.addPod(pod('web-7d4b9c6f5-x2k9p', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [crashLoopStatus()] }))
@@ -136,4 +138,127 @@ void t.test('the same burst on PostgreSQL (one transaction per decision) spends 
   t.ok(first.filter((r) => r === 'web:ACTION_OFFLINE').length <= 2, 'never over the target budget')
   t.equal(got[5], got[0], 'the redelivery gets the first answer')
   t.equal(await state.countGlobal('offline', new Date(Date.now() - 3600_000)), 3, 'three attempts stored')
+})
+
+// One event, one answer: the reply stored first is the one every delivery gets, also when a delivery's
+// decision under the target's lock meets one stored without it (first writer wins).
+async function firstWriterWins(t: Test, state: RecoveryState): Promise<void> {
+  const event = classifiedEvent()
+  const first = { ...event, id: 'first' }
+  const second = { ...event, id: 'second' }
+  t.equal(await state.recordDecision(event.source, event.id, first, new Date()), first, 'stored')
+  const attempt = { target: `t-${event.id}`, fingerprint: 'f', action: 'restart-pod', mode: 'enforce', outcome: 'performed', at: new Date(), event }
+  const got = await state.withTarget(attempt.target, async (locked) => {
+    await locked.recordAttempt(attempt)
+    return locked.recordDecision(event.source, event.id, second, new Date())
+  }, { input: event })
+  t.same(got, first, 'under the lock: the decision stored first is returned')
+  t.same(await state.decision(event.source, event.id), first, 'and stays the stored one')
+  const history = await state.withTarget(attempt.target, (locked) => locked.decisionAndHistory(event.source, event.id, attempt.target, 'enforce', new Date(Date.now() - 60_000)))
+  t.equal(history.history.targetAttempts, 1, 'the attempt made is recorded all the same: it counts against the budget')
+  t.same(await state.recordDecision(event.source, event.id, second, new Date()), first, 'without the lock too')
+}
+
+void t.test('a decision recorded under the lock returns the one stored first (embedded database)', async (t) => {
+  useCluster(`first-writer-pglite-${process.pid}`)
+  const state = await openRecoveryState(await openDatabase({ dataDir: t.testdir() }))
+  t.teardown(() => state.close())
+  await firstWriterWins(t, state)
+})
+
+void t.test('a decision recorded under the lock returns the one stored first (PostgreSQL)', async (t) => {
+  const url = await isolatedDatabaseUrl(t)
+  useCluster(`first-writer-pg-${process.pid}`)
+  const state = await openRecoveryState(await openDatabase({ databaseUrl: url }))
+  t.teardown(() => state.close())
+  await firstWriterWins(t, state)
+})
+
+/** A FakeCluster whose evictions wait until released, and say when one has started. */
+class HeldEviction extends FakeCluster {
+  private release: () => void = () => undefined
+  private readonly held = new Promise<void>((resolve) => (this.release = resolve))
+  readonly started: Promise<void>
+  private start: () => void = () => undefined
+  constructor() {
+    super()
+    this.started = new Promise<void>((resolve) => (this.start = resolve))
+  }
+  override async evictPod(namespace: string, name: string, dryRun: boolean): Promise<void> {
+    this.start()
+    await this.held
+    return super.evictPod(namespace, name, dryRun)
+  }
+  letGo(): void {
+    this.release()
+  }
+}
+
+void t.test('two replicas delivered one event at once give one answer (PostgreSQL)', async (t) => {
+  const url = await isolatedDatabaseUrl(t)
+  useCluster(`same-event-${process.pid}-${Date.now()}`)
+  const sep = url.includes('?') ? '&' : '?'
+  const appB = `replica-b-${process.pid}-${Date.now()}`
+  const a = await openRecoveryState(await openDatabase({ databaseUrl: `${url}${sep}application_name=replica-a-${process.pid}` }))
+  const b = await openRecoveryState(await openDatabase({ databaseUrl: `${url}${sep}application_name=${appB}` }))
+  const observer = new pg.Client({ connectionString: url })
+  await observer.connect()
+  t.teardown(async () => {
+    await observer.end()
+    await a.close()
+    await b.close()
+  })
+  const deps = (state: RecoveryState, cluster: FakeCluster): ReturnType<typeof makeDeps> => makeDeps(state, { mode: 'enforce', policyYaml: POLICY, cluster: () => Promise.resolve(cluster) })
+  /** 'waiting' once replica b waits for an advisory lock, 'answered' if it answers first (polled; tap's timeout bounds it). */
+  const bWaitsForALock = async (answer: Promise<unknown>): Promise<'waiting' | 'answered'> => {
+    let answered = false
+    void answer.finally(() => (answered = true)).catch(() => undefined)
+    while (!answered) {
+      const r = await observer.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'", [appB])
+      if (r.rowCount !== null && r.rowCount > 0) return 'waiting'
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return 'answered'
+  }
+
+  // Replica a sees the pod failing and is evicting it (holding its locks) when replica b, delivered the same
+  // event, sees the pod gone healthy. b must wait for a's decision and answer with it.
+  const acting = new HeldEviction()
+  crashing(acting)
+  const healed = crashing()
+  healed.addPod(pod('web-7d4b9c6f5-x2k9p', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  const event = classifiedEvent()
+  const first = handle(event, ctxOf(deps(a, acting)))
+  await acting.started
+  const second = handle(structuredClone(event), ctxOf(deps(b, healed)))
+  t.equal(await bWaitsForALock(second), 'waiting', 'b waits for a while a acts')
+  acting.letGo()
+  const [ra, rb] = await Promise.all([first, second])
+  t.equal(dataOf(ra).reason, 'ACTION_APPLIED')
+  t.same(rb, ra, 'b answers with a\'s decision')
+  t.same(await b.decision(event.source, event.id), ra, 'which is the stored one')
+  t.equal(acting.calls.length + healed.calls.length, 1, 'one eviction')
+
+  // The other order: b decides first (the pod healed) while a, which saw it failing, has not taken its
+  // lock yet. a then finds b's decision under the lock and neither acts nor answers differently.
+  let arrive: () => void = () => undefined
+  const arrived = new Promise<void>((resolve) => (arrive = resolve))
+  let proceed: () => void = () => undefined
+  const proceeding = new Promise<void>((resolve) => (proceed = resolve))
+  class Paused extends FakeCluster {
+    override async readNamespace(name: string): Promise<V1Namespace | null> {
+      arrive()
+      await proceeding
+      return super.readNamespace(name)
+    }
+  }
+  const late = crashing(new Paused())
+  const again = classifiedEvent()
+  const slow = handle(again, ctxOf(deps(a, late)))
+  await arrived
+  const fast = await handle(structuredClone(again), ctxOf(deps(b, healed)))
+  t.equal(dataOf(fast).reason, 'PROBLEM_GONE')
+  proceed()
+  t.same(await slow, fast, 'a answers with b\'s decision')
+  t.same(late.calls, [], 'and does not act')
 })
