@@ -3,7 +3,7 @@
 // and usage errors.
 import t, { type Test } from 'tap'
 import { captureIO } from '../../helpers/io.js'
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -75,10 +75,7 @@ eachBackend(t, 'replay --from-db sends what was stored when it started, not what
       )
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = await listening(t, server)
   const options = await parseOptions(['--from-db', '--to', url])
   if (options === 'help') throw new Error('unexpected --help')
   const cli = captureIO()
@@ -91,6 +88,17 @@ eachBackend(t, 'replay --from-db sends what was stored when it started, not what
   t.same([...received].sort(), [...seededIds].sort(), 'the events stored before the replay, each once')
   t.match(cli.err(), new RegExp(`\\[#{30}\\] ${seeded.length}/${seeded.length}\\n$`), 'the bar ends full, on its own line')
 })
+
+/** Listens on 127.0.0.1 (a free port) until the test ends; the receiver's URL. */
+async function listening(t: Test, server: Server): Promise<string> {
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections() // a request a test left unanswered must not hold the close
+    return new Promise<void>((r) => server.close(() => r()))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+}
 
 void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 retried', async (t) => {
   const received: CloudEventV1[] = []
@@ -108,10 +116,7 @@ void t.test('replay --from FILE: NDJSON recording, invalid lines reported, 503 r
       res.writeHead(202).end()
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = await listening(t, server)
   const { classified, replies } = history(10, NOW)
   const binary: CloudEventV1 = { specversion: '1.0', id: 'raw-1', source: '/recorder', type: 'dev.kubereflex.test.raw', datacontenttype: 'application/octet-stream', data: Buffer.from([0, 1, 2, 255]) }
   const lines = [...classified.map(toStructured), '{"not":"a cloudevent"}', ...replies.map(toStructured), 'garbage', toStructured(binary), '']
@@ -147,10 +152,7 @@ void t.test('replay --from the demo scenario: bare Kubernetes objects are sent a
       res.writeHead(202).end()
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = await listening(t, server)
   const file = join(process.cwd(), 'scenarios', 'demo.ndjson')
   const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
   const objects = lines.filter((l) => l.specversion === undefined)
@@ -174,10 +176,7 @@ void t.test('replay reports a receiver that rejects, and gives up after --retrie
     req.resume()
     req.on('end', () => res.writeHead(statuses.get(id) ?? 202).end())
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = await listening(t, server)
   const dir = t.testdir({
     'r.ndjson': ['e-ok', 'e-400', 'e-500'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n'),
   })
@@ -204,10 +203,7 @@ void t.test('a redirect is a rejected delivery naming the status and Location, n
       else res.writeHead(202).end()
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = await listening(t, server)
   const ids = ['e-ok', 'e-301', 'e-302', 'e-303', 'e-307']
   const dir = t.testdir({ 'r.ndjson': ids.map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n') })
   const cli = captureIO({}, dir)
@@ -232,13 +228,7 @@ async function receiver(t: Test, hold = 0, onHold = (): void => undefined): Prom
       else res.writeHead(202).end()
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    return new Promise<void>((r) => server.close(() => r()))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, requests: () => requests }
+  return { url: await listening(t, server), requests: () => requests }
 }
 
 void t.test('Ctrl-C while a request is in flight: the count says the replay was interrupted, exit 1', async (t) => {
@@ -281,11 +271,9 @@ void t.test('the backoff between attempts ends when the replay is stopped', asyn
     req.resume()
     req.on('end', () => res.writeHead(503, { 'retry-after': '30' }).end())
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = await listening(t, server)
   const dir = t.testdir({ 'r.ndjson': ['e-1', 'e-2'].map((id) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'dev.kubereflex.test' })).join('\n') })
-  const options = await parseOptions(['--from', 'r.ndjson', '--to', `http://127.0.0.1:${(server.address() as AddressInfo).port}/`])
+  const options = await parseOptions(['--from', 'r.ndjson', '--to', url])
   if (options === 'help') throw new Error('unexpected --help')
   const cli = captureIO({}, dir)
   const waits: number[] = []

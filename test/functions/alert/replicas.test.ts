@@ -57,17 +57,23 @@ void t.test('two replicas on one PGlite database', async (t) => {
   await concurrentReplicas(t, db, db)
 })
 
-void t.test('two replicas on one PostgreSQL server', async (t) => {
-  // The real server (DATABASE_URL, else started by the services layer), in a schema of this test's own.
+/**
+ * Two replicas' handles on the real server (DATABASE_URL, else started by the services layer), in a schema
+ * of this test's own. Two handles on one URL share one pool in-process; the second pool needs a distinct key.
+ */
+async function postgresReplicas(t: Test): Promise<[Database, Database]> {
   const url = await isolatedDatabaseUrl(t)
-  // Two handles on the same URL share one pool in-process; a second pool needs a distinct key.
   const a = await openDatabase({ databaseUrl: url })
   const b = await openDatabase({ databaseUrl: `${url}${url.includes('?') ? '&' : '?'}application_name=alert-replica-b` })
   t.teardown(async () => {
     await a.close()
     await b.close()
   })
-  await concurrentReplicas(t, a, b)
+  return [a, b]
+}
+
+void t.test('two replicas on one PostgreSQL server', async (t) => {
+  await concurrentReplicas(t, ...(await postgresReplicas(t)))
 })
 
 void t.test('state survives a restart: no second notification, grouping continues', async (t) => {
@@ -158,12 +164,5 @@ void t.test('a resolve in flight on one replica goes out before the recurrence a
 })
 
 void t.test('a resolve in flight on one replica goes out before the recurrence another replica handles (PostgreSQL)', async (t) => {
-  const url = await isolatedDatabaseUrl(t)
-  const a = await openDatabase({ databaseUrl: url })
-  const b = await openDatabase({ databaseUrl: `${url}${url.includes('?') ? '&' : '?'}application_name=alert-replica-b` })
-  t.teardown(async () => {
-    await a.close()
-    await b.close()
-  })
-  await resolveBeforeRecurrence(t, a, b)
+  await resolveBeforeRecurrence(t, ...(await postgresReplicas(t)))
 })

@@ -67,6 +67,18 @@ function newestFirst(t: Test, items: { occurredAt: string }[]): void {
   t.ok(ok, 'newest first')
 }
 
+/** GET /stats's answer (docs/PERSIST.md). */
+interface Stats {
+  since: string
+  until: string
+  total: number
+  bySeverity: Record<string, number>
+  byCategory: Record<string, number>
+  byNamespace: Record<string, number>
+  byType: Record<string, number>
+  buckets: { bucket: string; critical: number; warning: number; info: number }[]
+}
+
 eachBackend(t, 'query API over a seeded history', async (t, backend) => {
   const { url } = await startPersist(t, backend, { now })
   const sent = await seed(url, 240, NOW)
@@ -207,14 +219,6 @@ eachBackend(t, 'query API over a seeded history', async (t, backend) => {
   })
 
   await t.test('stats count per severity, category and namespace over a window', async (t) => {
-    interface Stats {
-      total: number
-      bySeverity: Record<string, number>
-      byCategory: Record<string, number>
-      byNamespace: Record<string, number>
-      byType: Record<string, number>
-      buckets: { bucket: string; critical: number; warning: number; info: number }[]
-    }
     const r = await getJson<Stats>(`${api}/stats?since=2026-11-26T12:00:00Z&until=2026-11-27T12:00:00Z`)
     t.equal(r.status, 200)
     const inWindow = classified.filter((e) => occurredAt(e) >= '2026-11-26T12:00:00.000Z' && occurredAt(e) < '2026-11-27T12:00:00.000Z')
@@ -308,16 +312,6 @@ eachBackend(t, '/stats counts exactly the window /events lists, partial hours in
   for (const e of events) {
     const { headers, body } = toBinary(e)
     t.equal((await fetch(url, { method: 'POST', headers, body })).status, 202)
-  }
-  interface Stats {
-    since: string
-    until: string
-    total: number
-    bySeverity: Record<string, number>
-    byCategory: Record<string, number>
-    byNamespace: Record<string, number>
-    byType: Record<string, number>
-    buckets: { bucket: string; critical: number; warning: number; info: number }[]
   }
   const windows: [string, string, string | undefined, number][] = [
     ['10:20', '10:40', undefined, 0], // inside one hour, between two events
