@@ -3,6 +3,7 @@
 // binary mode with `Prefer: reply`, retries per the delivery spec, dead-lettering with the knativeerror*
 // extensions, and replies that re-enter the ingress (knative/eventing pkg/broker/ingress and filter).
 import type { Logger } from 'pino'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Registry } from 'prom-client'
 import { invalidEvent, parseHttpEvent, validateAttributes, type CloudEventV1 } from '../shared/cloudevent.js'
 import { ReflexError } from '../shared/errors.js'
@@ -26,20 +27,8 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal?.aborted === true) return resolve()
-      const stop = (): void => {
-        clearTimeout(timer)
-        resolve()
-      }
-      // The timer goes with the abort, so a long backoff does not keep a stopping process alive.
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', stop)
-        resolve()
-      }, ms)
-      signal?.addEventListener('abort', stop, { once: true })
-    }),
+  // An abort clears the timer (timers/promises), so a long backoff does not keep a stopping process alive.
+  sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),
 }
 
 export type DeliveryOutcome = 'ack' | 'reply' | 'dead-lettered' | 'failed'
