@@ -12,7 +12,17 @@ export interface OutboxMessage {
   readonly event: Record<string, unknown>
 }
 
-export type Publish = ((messages: readonly OutboxMessage[]) => Promise<void>) & { close?: () => Promise<void> }
+/** A record the Kafka broker refused for good (it can never be accepted as it is), and why. */
+export interface Refused {
+  readonly seq: number
+  readonly reason: string
+}
+
+/**
+ * Publishes the messages in order. Resolves when every message is on the topic or refused for good (listed
+ * in `refused`); throws when any may still go later (the relay then gives the whole batch back).
+ */
+export type Publish = ((messages: readonly OutboxMessage[]) => Promise<{ readonly refused?: readonly Refused[] } | void>) & { close?: () => Promise<void> }
 
 export interface OutboxRelayOptions {
   readonly db: Database
@@ -31,8 +41,14 @@ export class OutboxRelay {
   private running: Promise<number> | undefined
   private again = false
   private stopped = false
+  private refusedListener: ((n: number) => void) | undefined
 
   constructor(private readonly options: OutboxRelayOptions) {}
+
+  /** Called with the number of rows set aside as refused, after each batch that had some (metrics). */
+  onRefused(listener: (n: number) => void): void {
+    this.refusedListener = listener
+  }
 
   start(): void {
     this.timer = setInterval(() => this.poke(), this.options.intervalMs)
@@ -60,7 +76,7 @@ export class OutboxRelay {
       })
   }
 
-  /** Publishes until no unsent row is left; returns how many rows were published. */
+  /** Publishes until no unsent row is left; returns how many rows were published or set aside as refused. */
   async drain(): Promise<number> {
     let total = 0
     for (;;) {
@@ -70,7 +86,12 @@ export class OutboxRelay {
     }
   }
 
-  /** One claim → publish → mark round. Returns the number of rows published. */
+  /**
+   * One claim → publish → mark round. Returns the number of rows handled: published, or set aside because
+   * the broker refused them for good (a record larger than its `message.max.bytes`). Such a row is marked
+   * `refused_at`/`refused_reason` and logged, and the rows after it go on: one oversized event must not stop
+   * the archive. The event itself stays in the store.
+   */
   async runOnce(): Promise<number> {
     const { db, publish } = this.options
     const batch = this.options.batchSize ?? 100
@@ -80,7 +101,7 @@ export class OutboxRelay {
     const claimed = await db.query<{ seq: string | number; key: string | null; event: Record<string, unknown> | string }>(
       `UPDATE persist_outbox SET claimed_until = now() + make_interval(secs => $2)
        WHERE seq IN (SELECT seq FROM persist_outbox
-                     WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                     WHERE sent_at IS NULL AND refused_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
                      ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING seq, key, event`,
       [batch, leaseSeconds],
@@ -90,15 +111,33 @@ export class OutboxRelay {
       .map((r) => ({ seq: Number(r.seq), key: r.key, event: typeof r.event === 'string' ? (JSON.parse(r.event) as Record<string, unknown>) : r.event }))
       .sort((a, b) => a.seq - b.seq)
     const seqs = messages.map((m) => m.seq)
+    let refused: readonly Refused[]
     try {
-      await publish(messages)
+      refused = (await publish(messages))?.refused ?? []
     } catch (err) {
       // Give the rows back at once so the next tick retries them in order.
       await db.query('UPDATE persist_outbox SET claimed_until = NULL WHERE seq = ANY($1::bigint[])', [seqs]).catch(() => undefined)
       throw err
     }
     await this.options.afterPublish?.(messages)
-    await db.query('UPDATE persist_outbox SET sent_at = now(), claimed_until = NULL WHERE seq = ANY($1::bigint[])', [seqs])
+    const refusedSeqs = new Set(refused.map((r) => r.seq))
+    if (refused.length > 0) {
+      for (const r of refused) {
+        const event = messages.find((m) => m.seq === r.seq)?.event
+        this.options.log.error(
+          { seq: r.seq, source: event?.source, id: event?.id, type: event?.type, reason: r.reason },
+          'archive: Kafka refused this record for good; it is set aside (persist_outbox.refused_at) and the archive goes on. The event stays in the store',
+        )
+      }
+      await db.query(
+        `UPDATE persist_outbox SET refused_at = now(), refused_reason = r.reason, claimed_until = NULL
+         FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason) WHERE persist_outbox.seq = r.seq`,
+        [refused.map((r) => r.seq), refused.map((r) => r.reason)],
+      )
+    }
+    const sent = seqs.filter((seq) => !refusedSeqs.has(seq))
+    if (sent.length > 0) await db.query('UPDATE persist_outbox SET sent_at = now(), claimed_until = NULL WHERE seq = ANY($1::bigint[])', [sent])
+    if (refused.length > 0) this.refusedListener?.(refusedSeqs.size)
     return messages.length
   }
 
@@ -118,9 +157,55 @@ export interface KafkaPublisherOptions {
 }
 
 /**
+ * How many bytes of records one produce request carries at most (estimated: key, value and headers). A
+ * broker refuses a whole batch larger than its `message.max.bytes` (1 MiB by default), and a hundred
+ * Kubernetes objects with their managedFields easily pass that: so the relay's batch goes out in chunks.
+ */
+export const MAX_SEND_BYTES = 512 * 1024
+
+/** Kafka's answer for a record (or batch) larger than the broker or topic accepts. */
+function isTooLarge(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
+    const { type, code } = e as { type?: unknown; code?: unknown }
+    if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE' || code === 10 || code === 18) return true
+    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError
+  }
+  return false
+}
+
+type KafkaRecord = { key: string | null; value: Buffer | string | null; headers: Record<string, string>; timestamp?: string }
+
+function recordBytes(r: KafkaRecord): number {
+  let n = 64 + (r.key === null ? 0 : Buffer.byteLength(r.key)) + (r.value === null ? 0 : typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.length)
+  for (const k in r.headers) n += k.length + Buffer.byteLength(r.headers[k] ?? '')
+  return n
+}
+
+/** Consecutive chunks of at most `max` bytes each (a record larger than that is a chunk of its own). */
+export function chunkBySize<T>(items: readonly T[], size: (item: T) => number, max: number): T[][] {
+  const chunks: T[][] = []
+  let chunk: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const n = size(item)
+    if (chunk.length > 0 && bytes + n > max) {
+      chunks.push(chunk)
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(item)
+    bytes += n
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
+}
+
+/**
  * Publishes outbox rows with kafkajs in the CloudEvents Kafka binary binding (`Kafka.binary` from the SDK,
  * Kafka protocol binding §3.2): attributes as `ce_*` headers, data as the value, key = the fingerprint
- * (`partitionkey`, §3.1), so one workload's history stays ordered in one partition.
+ * (`partitionkey`, §3.1), so one workload's history stays ordered in one partition. Records go out in order,
+ * in produce requests of at most MAX_SEND_BYTES; a record the broker refuses as too large is reported as
+ * refused (the relay sets it aside) and the ones after it still go.
  */
 export function kafkaPublisher(options: KafkaPublisherOptions): Publish {
   type Producer = import('kafkajs').Producer
@@ -139,7 +224,7 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publish {
     })
     const p = await producer
     const { CloudEvent, Kafka } = await import('cloudevents')
-    const records = messages.map((m) => {
+    const records = messages.map((m): KafkaRecord & { seq: number } => {
       const attrs: Record<string, unknown> = { ...m.event }
       if (m.key !== null) attrs.partitionkey = m.key
       const message = Kafka.binary(new CloudEvent(attrs, false))
@@ -147,9 +232,36 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publish {
       for (const [k, v] of Object.entries(message.headers)) if (v !== undefined && v !== null) headers[k] = String(v)
       const data: unknown = message.value
       const value = data === undefined || data === null ? null : data instanceof Uint8Array ? Buffer.from(data) : typeof data === 'string' ? data : JSON.stringify(data)
-      return { key: m.key, value, headers, ...(typeof message.timestamp === 'string' ? { timestamp: message.timestamp } : {}) }
+      return { seq: m.seq, key: m.key, value, headers, ...(typeof message.timestamp === 'string' ? { timestamp: message.timestamp } : {}) }
     })
-    await p.send({ topic: options.topic, acks: -1, messages: records })
+    const send = (chunk: readonly (KafkaRecord & { seq: number })[]): Promise<unknown> =>
+      p.send({ topic: options.topic, acks: -1, messages: chunk.map(({ seq: _seq, ...record }) => record) })
+    const refused: Refused[] = []
+    for (const chunk of chunkBySize(records, recordBytes, MAX_SEND_BYTES)) {
+      try {
+        await send(chunk)
+      } catch (err) {
+        if (!isTooLarge(err)) throw err
+        const refuse = (record: KafkaRecord & { seq: number }, why: unknown): void => {
+          const { type, message } = why as { type?: unknown; message?: unknown }
+          refused.push({ seq: record.seq, reason: `${typeof type === 'string' ? type : 'MESSAGE_TOO_LARGE'}: ${String(message)} (record of ≈ ${recordBytes(record)} bytes)` })
+        }
+        if (chunk.length === 1 && chunk[0] !== undefined) {
+          refuse(chunk[0], err)
+          continue
+        }
+        // One of them is too large for this broker (or its limit is below our chunk size): one by one.
+        for (const record of chunk) {
+          try {
+            await send([record])
+          } catch (single) {
+            if (!isTooLarge(single)) throw single
+            refuse(record, single)
+          }
+        }
+      }
+    }
+    return { refused }
   }
   publish.close = async () => {
     const p = producer

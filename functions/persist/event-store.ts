@@ -103,9 +103,14 @@ export class EventStore {
            WHERE GREATEST(last_seen, last_alert_at, last_recovery_at) < $1::timestamptz LIMIT $2)`,
       )
       const counts = (await this.db.query('DELETE FROM persist_event_counts WHERE bucket < $1::timestamptz', [cutoff])).rowCount
-      // Sent outbox rows are only kept for a day, whatever the retention: they are a delivery log.
+      // Sent outbox rows are only kept for a day, whatever the retention: they are a delivery log. Rows Kafka
+      // refused for good say what the archive lacks: they are kept as long as events are.
       const outbox = (
-        await this.db.query("DELETE FROM persist_outbox WHERE sent_at IS NOT NULL AND sent_at < GREATEST($1::timestamptz, now() - interval '1 day')", [cutoff])
+        await this.db.query(
+          `DELETE FROM persist_outbox WHERE (sent_at IS NOT NULL AND sent_at < GREATEST($1::timestamptz, now() - interval '1 day'))
+             OR (refused_at IS NOT NULL AND refused_at < $1::timestamptz)`,
+          [cutoff],
+        )
       ).rowCount
       return { events, deadLetters, problems, counts, outbox }
     } catch (err) {

@@ -50,6 +50,7 @@ export function createPersist(config: Readonly<PersistSettings>, parts: PersistP
   let metrics: PersistMetrics | undefined
   const retention = new Retention({ store, log, retentionDays: config.retentionDays, intervalMs: config.pruneIntervalSeconds * 1000, now })
   retention.start()
+  relay?.onRefused((n) => metrics?.archiveRefused.inc(n))
   relay?.start()
   const deps = { store, now, metrics: () => metrics, ...(relay === undefined ? {} : { onStored: () => relay.poke() }) }
 

@@ -5,6 +5,7 @@ export interface PersistMetrics {
   readonly stored: Counter<'type'>
   readonly duplicates: Counter
   readonly deadLettered: Counter<'code'>
+  readonly archiveRefused: Counter
 }
 
 const byRegistry = new WeakMap<Registry, PersistMetrics>()
@@ -19,6 +20,11 @@ export function persistMetrics(registry: Registry): PersistMetrics {
       name: 'dead_lettered_events_total',
       help: 'Events received on /dead-letter (the Broker deadLetterSink), by knativeerrorcode.',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    archiveRefused: new Counter({
+      name: 'persist_archive_refused_total',
+      help: 'Outbox rows the Kafka broker refused for good (too large), set aside so that the archive goes on.',
       registers: [registry],
     }),
   }

@@ -9,9 +9,9 @@ import kafkajs from 'kafkajs'
 import { CloudEvent, Kafka as CeKafka, type Message } from 'cloudevents'
 import { toBinary, type CloudEventV1 } from '../../../shared/cloudevent.js'
 import { silentLogger } from '../../../shared/logger.js'
-import { OutboxRelay, kafkaPublisher } from '../../../functions/persist/index.js'
+import { OutboxRelay, kafkaPublisher, toRecord } from '../../../functions/persist/index.js'
 import type { OutboxMessage } from '../../../functions/persist/archive.js'
-import { eachBackend, startPersist } from './backends.js'
+import { eachBackend, openMigrated, startPersist } from './backends.js'
 import { history } from './fixtures.js'
 
 // Each test opens fresh PGlite stores (WebAssembly start-up of seconds on a busy machine): more than tap's default.
@@ -97,6 +97,119 @@ eachBackend(t, 'a failed publish gives the rows back for the next round', async 
   fail = false
   t.equal(await relay.runOnce(), 5, 'retried at once, no lease to wait for')
   await relay.stop()
+})
+
+eachBackend(t, 'a row Kafka refuses for good is set aside, and the rows after it still go', async (t, backend) => {
+  const { url, db } = await startPersist(t, backend, { outbox: true })
+  const { classified } = history(15, NOW)
+  await deliver(url, classified)
+  const order = await db.query<{ id: string }>("SELECT event->>'id' AS id FROM persist_outbox ORDER BY seq")
+  const ids = order.rows.map((r) => r.id)
+  // With batches of 5: one refused row in the first batch, the whole second batch refused.
+  const refuse = new Set([ids[2], ...ids.slice(5, 10)])
+  const published: OutboxMessage[] = []
+  const relay = new OutboxRelay({
+    db,
+    log: silentLogger,
+    intervalMs: 60_000,
+    batchSize: 5,
+    publish: (messages) => {
+      published.push(...messages.filter((m) => !refuse.has(String(m.event.id))))
+      return Promise.resolve({ refused: messages.filter((m) => refuse.has(String(m.event.id))).map((m) => ({ seq: m.seq, reason: `MESSAGE_TOO_LARGE: ${String(m.event.id)}` })) })
+    },
+  })
+  let counted = 0
+  relay.onRefused((n) => (counted += n))
+  t.equal(await relay.drain(), 15, 'drain goes past a batch that was refused whole')
+  t.same(published.map((m) => String(m.event.id)), ids.filter((id) => !refuse.has(id)), 'every other row published, in outbox order')
+  const rows = await db.query<{ id: string; sent: boolean; refused: boolean; reason: string | null }>(
+    "SELECT event->>'id' AS id, sent_at IS NOT NULL AS sent, refused_at IS NOT NULL AS refused, refused_reason AS reason FROM persist_outbox ORDER BY seq",
+  )
+  for (const r of rows.rows) {
+    if (refuse.has(r.id)) t.same([r.sent, r.refused, r.reason], [false, true, `MESSAGE_TOO_LARGE: ${r.id}`], `${r.id}: set aside with its reason`)
+    else t.same([r.sent, r.refused], [true, false], `${r.id}: sent`)
+  }
+  t.equal(counted, refuse.size, 'counted for the metric')
+  t.equal(await relay.runOnce(), 0, 'a refused row is not claimed again')
+  await relay.stop()
+})
+
+eachBackend(t, 'persist_archive_refused_total counts the rows set aside', async (t, backend) => {
+  const db = await openMigrated(backend)
+  const relay = new OutboxRelay({
+    db,
+    log: silentLogger,
+    intervalMs: 60_000,
+    publish: (messages) => Promise.resolve({ refused: messages.map((m) => ({ seq: m.seq, reason: 'MESSAGE_TOO_LARGE: test' })) }),
+  })
+  const { url } = await startPersist(t, backend, { outbox: true, db, relay })
+  await deliver(url, history(3, NOW).classified)
+  const unsettled = async (): Promise<number> =>
+    Number((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_outbox WHERE sent_at IS NULL AND refused_at IS NULL')).rows[0]?.n)
+  for (let i = 0; i < 200 && (await unsettled()) > 0; i++) await new Promise((r) => setTimeout(r, 25))
+  t.equal(await unsettled(), 0, 'the relay persist runs set the rows aside')
+  const metrics = await (await fetch(`${url}/metrics`)).text()
+  t.match(metrics, /^persist_archive_refused_total 3$/m)
+})
+
+void t.test('real Kafka: a batch larger than the broker takes goes in chunks; a record too large is set aside', async (t) => {
+  const list = (await serviceEnv('kafka')).split(',')
+  const topic = `kube-reflex-archive-big-${randomBytes(4).toString('hex')}`
+  const kafka = new kafkajs.Kafka({ clientId: 'persist-archive-test', brokers: list, logLevel: kafkajs.logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
+  t.teardown(async () => {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
+    await admin.disconnect()
+  })
+  const { url, db, store } = await startPersist(t, { name: 'pglite', options: { dataDir: t.testdir() } }, { outbox: true })
+  // A hundred events of ≈ 12 KB (Kubernetes objects with managedFields are that size): ≈ 1.2 MB in one
+  // relay batch, more than the broker's default message.max.bytes (1 MiB) in one produce request.
+  const pad = (e: CloudEventV1, bytes: number): CloudEventV1 => ({ ...e, data: { ...(e.data as Record<string, unknown>), note: 'x'.repeat(bytes) } })
+  const { classified } = history(100, NOW)
+  await deliver(url, classified.slice(0, 50).map((e) => pad(e, 12_000)))
+  // One event larger than any record the broker takes (stored directly: persist's body limit is 1 MiB too).
+  const huge = pad({ ...(classified[0] as CloudEventV1), id: 'huge-one' }, 1_100_000)
+  t.ok(await store.append(toRecord(huge, NOW)), 'the huge event is stored')
+  await deliver(url, classified.slice(50).map((e) => pad(e, 12_000)))
+  const inOrder = (await db.query<{ id: string }>("SELECT event->>'id' AS id FROM persist_outbox ORDER BY seq")).rows.map((r) => r.id)
+  t.equal(inOrder.length, 101)
+
+  const relay = new OutboxRelay({ db, log: silentLogger, intervalMs: 60_000, publish: kafkaPublisher({ brokers: list, topic, log: silentLogger }) })
+  let counted = 0
+  relay.onRefused((n) => (counted += n))
+  t.equal(await relay.drain(), 101, 'the relay gets through the whole outbox')
+  await relay.stop()
+  const refused = await db.query<{ id: string; reason: string }>("SELECT event->>'id' AS id, refused_reason AS reason FROM persist_outbox WHERE refused_at IS NOT NULL")
+  t.same(refused.rows.map((r) => r.id), ['huge-one'], 'only the huge event is set aside')
+  t.match(refused.rows[0]?.reason, /MESSAGE_TOO_LARGE/, 'with the broker’s reason')
+  t.equal(counted, 1)
+  const unsent = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM persist_outbox WHERE sent_at IS NULL AND refused_at IS NULL')
+  t.equal(unsent.rows[0]?.n, 0, 'nothing left unsent')
+
+  const onTopic = (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0)
+  t.equal(onTopic, 100, 'the hundred others are on the topic')
+  const consumer = kafka.consumer({ groupId: `${topic}-reader` })
+  await consumer.connect()
+  t.teardown(() => consumer.disconnect())
+  await consumer.subscribe({ topic, fromBeginning: true })
+  const seen = new Map<string, string>()
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${seen.size} of ${onTopic} records`)), 30_000)
+    void consumer.run({
+      eachMessage: ({ message }) => {
+        seen.set(message.offset, message.headers?.ce_id?.toString() ?? '')
+        if (seen.size >= onTopic) {
+          clearTimeout(timer)
+          resolve()
+        }
+        return Promise.resolve()
+      },
+    })
+  })
+  const byOffset = [...seen.entries()].sort((a, b) => Number(BigInt(a[0]) - BigInt(b[0]))).map(([, id]) => id)
+  t.same(byOffset, inOrder.filter((id) => id !== 'huge-one'), 'in outbox order on the partition')
 })
 
 void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash duplicates collapse', async (t) => {

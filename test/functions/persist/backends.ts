@@ -6,7 +6,7 @@ import { isolatedDatabaseUrl } from '../../helpers/pg-schema.js'
 import { openDatabase, migrate, type Database } from '../../../shared/db.js'
 import { silentLogger } from '../../../shared/logger.js'
 import { createHost, type Host } from '../../../shared/host.js'
-import { EventStore, createPersist, loadMigrations } from '../../../functions/persist/index.js'
+import { EventStore, createPersist, loadMigrations, type OutboxRelay } from '../../../functions/persist/index.js'
 import { loadDashboard } from '../../../functions/persist/dashboard.js'
 import type { ReflexFunction } from '../../../shared/host.js'
 
@@ -49,6 +49,8 @@ export interface StartOptions {
   readonly now?: () => number
   readonly db?: Database
   readonly outbox?: boolean
+  /** The archive relay persist starts and stops (a relay over `db`: pass `db` too). */
+  readonly relay?: OutboxRelay
 }
 
 /** persist over real HTTP on 127.0.0.1, closed in teardown. */
@@ -57,7 +59,7 @@ export async function startPersist(t: Test, backend: Backend, options: StartOpti
   const store = new EventStore(db, { groupCommitMs: options.groupCommitMs ?? 2, groupCommitMax: 200, outbox: options.outbox ?? false })
   const fn = createPersist(
     { apiToken: options.apiToken, problemOpenHours: 24, bodyLimitBytes: 1 << 20, retentionDays: 30, pruneIntervalSeconds: 3600 },
-    { store, log: silentLogger, dashboard: await loadDashboard(), ...(options.now === undefined ? {} : { now: options.now }) },
+    { store, log: silentLogger, dashboard: await loadDashboard(), ...(options.now === undefined ? {} : { now: options.now }), ...(options.relay === undefined ? {} : { relay: options.relay }) },
   )
   const host = createHost({ config: { port: 0, host: '127.0.0.1', bodyLimitBytes: 1 << 20, shutdownGraceMs: 1000 }, log: silentLogger, mounts: [{ fn, path: '' }] })
   await host.listen()

@@ -20,6 +20,11 @@ eachBackend(t, 'prune removes history older than the retention window, and only 
   const events = [...classified, ...replies]
   await Promise.all(events.map((e) => store.append(toRecord(e, NOW))))
   await db.query("UPDATE persist_outbox SET sent_at = now() - interval '2 days'")
+  // Two rows Kafka refused for good (archive.ts): one set aside before the window, one inside it.
+  const refused = await db.query<{ seq: string }>('SELECT seq::text AS seq FROM persist_outbox ORDER BY seq LIMIT 2')
+  const [oldRefused, newRefused] = refused.rows.map((r) => r.seq)
+  await db.query("UPDATE persist_outbox SET sent_at = NULL, refused_at = '2026-11-24T12:00:00Z', refused_reason = 'MESSAGE_TOO_LARGE' WHERE seq = $1::bigint", [oldRefused])
+  await db.query("UPDATE persist_outbox SET sent_at = NULL, refused_at = '2026-11-26T12:00:00Z', refused_reason = 'MESSAGE_TOO_LARGE' WHERE seq = $1::bigint", [newRefused])
   const cutoff = new Date(NOW.getTime() - 2 * 86_400_000)
   const keep = events.filter((e) => {
     const d = e.data as { lastTime?: string }
@@ -38,6 +43,8 @@ eachBackend(t, 'prune removes history older than the retention window, and only 
   t.equal(await n("SELECT count(*)::int AS n FROM persist_problems WHERE GREATEST(last_seen, last_alert_at, last_recovery_at) < '2026-11-25T12:00:00Z'"), 0, 'stale problems are gone')
   t.ok((await n('SELECT count(*)::int AS n FROM persist_problems')) > 0, 'recent problems stay')
   t.equal(await n('SELECT count(*)::int AS n FROM persist_outbox WHERE sent_at IS NOT NULL'), 0, 'sent outbox rows older than a day are gone')
+  const left = await db.query<{ seq: string }>('SELECT seq::text AS seq FROM persist_outbox WHERE refused_at IS NOT NULL')
+  t.same(left.rows.map((r) => r.seq), [newRefused], 'refused rows are kept as long as events: the one inside the window stays')
   await retention.runOnce()
   t.equal(await n('SELECT count(*)::int AS n FROM persist_events'), keep.length, 'a second prune is a no-op')
 })
