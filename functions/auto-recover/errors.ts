@@ -14,7 +14,7 @@ export const REASONS = {
   NAMESPACE_NOT_ALLOWED: 'the namespace is not in the policy allow list',
   ACTION_DISABLED: 'the policy does not enable this action',
   NOT_OPTED_IN: 'neither the workload nor its namespace opted in',
-  OPTED_OUT: 'the workload opted out',
+  OPTED_OUT: 'the workload or its namespace opted out (or set the opt-in mark to a value other than "true"/"false")',
   NO_WORKLOAD: 'the object is not run by a controller that can recreate it',
   UNSUPPORTED_WORKLOAD: 'the action does not apply to this kind of workload',
   TARGET_GONE: 'the object no longer exists',

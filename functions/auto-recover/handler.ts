@@ -301,7 +301,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       // Opt-in before the problem: what is decided about a target that did not opt in is nobody's business
       // on the cluster (no audit Event), whether or not its problem is still there.
       const decided = optInOf(policy, located.target, located.workload.metadata, ns?.metadata)
-      if (!decided.optedIn) throw skip(located.target, decided.reason, `label or annotate the workload or namespace with kube-reflex.dev/auto-recover: "true"`)
+      if (!decided.optedIn) throw skip(located.target, decided.reason, decided.detail)
       optIn = decided.by
       change = await planChange(cluster, action, await stillFailing(cluster, input, located), time)
     }

@@ -189,19 +189,40 @@ export function actionGate(policy: RecoveryPolicy, action: EnabledAction): Reaso
 
 type Marks = { readonly labels?: Readonly<Record<string, string>> | undefined; readonly annotations?: Readonly<Record<string, string>> | undefined }
 
-function mark(m: Marks | undefined): boolean | undefined {
-  const v = m?.annotations?.[OPT_IN_KEY] ?? m?.labels?.[OPT_IN_KEY]
-  if (v === undefined) return undefined
-  if (v.toLowerCase() === 'true') return true
-  if (v.toLowerCase() === 'false') return false
-  return undefined
+/** A mark's value as it may appear in a reply: quoted, and cut short (an annotation can be 256 KiB). */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value)
 }
 
-export type OptIn = { readonly optedIn: true; readonly by: string } | { readonly optedIn: false; readonly reason: 'NOT_OPTED_IN' | 'OPTED_OUT' }
+/**
+ * What one object's marks say, its annotation and its label read together, failing closed: "false" in either
+ * place opts out whatever the other says, and so does a value that is neither "true" nor "false" (misspelt,
+ * empty, "yes"): someone set the key and what they meant cannot be told, so it never opts in, and nothing
+ * later in the precedence (the policy's lists, the namespace) may opt in in its place. "true" opts in only
+ * when the other place is unset or "true" as well. Case-insensitive.
+ */
+function mark(m: Marks | undefined, what: string): { readonly optedIn: boolean; readonly detail: string } | undefined {
+  const set: { place: string; value: string }[] = []
+  const annotation = m?.annotations?.[OPT_IN_KEY]
+  const label = m?.labels?.[OPT_IN_KEY]
+  if (annotation !== undefined) set.push({ place: 'annotation', value: annotation })
+  if (label !== undefined) set.push({ place: 'label', value: label })
+  if (set.length === 0) return undefined
+  const off = set.find((s) => s.value.toLowerCase() === 'false')
+  if (off !== undefined) return { optedIn: false, detail: `${what} opted out (${off.place} ${OPT_IN_KEY}: ${quoted(off.value)})` }
+  const invalid = set.find((s) => s.value.toLowerCase() !== 'true')
+  if (invalid !== undefined) {
+    return { optedIn: false, detail: `${what} has ${invalid.place} ${OPT_IN_KEY}: ${quoted(invalid.value)}, neither "true" nor "false": taken as an opt-out` }
+  }
+  return { optedIn: true, detail: `${what} opted in` }
+}
+
+export type OptIn = { readonly optedIn: true; readonly by: string } | { readonly optedIn: false; readonly reason: 'NOT_OPTED_IN' | 'OPTED_OUT'; readonly detail: string }
 
 /**
- * Opt-in: the workload's own mark wins ("false" opts a workload out of an opted-in namespace), then the
- * policy's workload list, then the namespace's mark, then the policy's namespace list.
+ * Opt-in: the workload's own marks win ("false" opts a workload out of an opted-in namespace), then the
+ * policy's workload list, then the namespace's marks, then the policy's namespace list. A mark that is set
+ * but invalid is an opt-out where it stands (mark()).
  */
 export function optInOf(
   policy: RecoveryPolicy,
@@ -209,15 +230,15 @@ export function optInOf(
   workload: Marks | undefined,
   namespace: Marks | undefined,
 ): OptIn {
-  const own = mark(workload)
-  if (own === false) return { optedIn: false, reason: 'OPTED_OUT' }
-  if (own === true) return { optedIn: true, by: `${target.kind.toLowerCase()} ${OPT_IN_KEY}` }
+  const own = mark(workload, `${target.kind} ${target.name}`)
+  if (own?.optedIn === false) return { optedIn: false, reason: 'OPTED_OUT', detail: own.detail }
+  if (own?.optedIn === true) return { optedIn: true, by: `${target.kind.toLowerCase()} ${OPT_IN_KEY}` }
   if (policy.optIn.workloads.some((w) => w.kind === target.kind && globMatch(w.namespace, target.namespace) && globMatch(w.name, target.name))) {
     return { optedIn: true, by: 'policy optIn.workloads' }
   }
-  const ns = mark(namespace)
-  if (ns === false) return { optedIn: false, reason: 'OPTED_OUT' }
-  if (ns === true) return { optedIn: true, by: `namespace ${OPT_IN_KEY}` }
+  const ns = mark(namespace, `namespace ${target.namespace}`)
+  if (ns?.optedIn === false) return { optedIn: false, reason: 'OPTED_OUT', detail: ns.detail }
+  if (ns?.optedIn === true) return { optedIn: true, by: `namespace ${OPT_IN_KEY}` }
   if (policy.optIn.namespaces.some((p) => globMatch(p, target.namespace))) return { optedIn: true, by: 'policy optIn.namespaces' }
-  return { optedIn: false, reason: 'NOT_OPTED_IN' }
+  return { optedIn: false, reason: 'NOT_OPTED_IN', detail: `label or annotate the workload or namespace with ${OPT_IN_KEY}: "true"` }
 }

@@ -118,6 +118,31 @@ void t.test('opt-in comes from live labels/annotations on the workload or namesp
   t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT' })
 })
 
+void t.test('an opt-out is never hidden: "false" as label or annotation, or a value that is neither, keeps the pod (fail closed)', async (t) => {
+  // A database of its own: what the old code did here (evict, four times) must not spend the budgets the
+  // other subtests count on.
+  const state = await freshState(t)
+  const key = 'kube-reflex.dev/auto-recover'
+  // The namespace opted in, and so does the policy's workload list: only the Deployment's own marks can say no.
+  const policyYaml = 'cooldownSeconds: 0\ntargetBudget: { max: 10, windowSeconds: 3600 }\noptIn: { workloads: [{ namespace: shop, kind: Deployment, name: web }] }'
+  for (const [annotation, label] of [
+    ['yes', 'false'],
+    ['true', 'false'],
+    ['', undefined],
+    ['flase', undefined],
+  ] as const) {
+    const c = shop({ nsLabels: { [key]: 'true' }, ...(label === undefined ? {} : { deploymentLabels: { [key]: label } }) })
+    const d = c.workloads.get('Deployment/shop/web')
+    if (d?.metadata === undefined) throw new Error('fixture without the Deployment')
+    d.metadata.annotations = { ...d.metadata.annotations, [key]: annotation }
+    const what = `annotation ${JSON.stringify(annotation)}, label ${JSON.stringify(label)}`
+    const r = await handle(classifiedEvent(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml })))
+    t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT', target: { kind: 'Deployment', name: 'web' }, optIn: null }, what)
+    t.same(c.calls, [], `${what}: the pod is not evicted`)
+    t.same(c.events, [], `${what}: no audit Event on a workload that opted out`)
+  }
+})
+
 void t.test('a Job is a target: its own "false" opts it out of an opted-in namespace', async (t) => {
   const state = await pgliteState(t)
   const job = (labels: Record<string, string>): FakeCluster => {

@@ -8,7 +8,7 @@ void t.test('defaults are safe: every action needs an opt-in, 3 attempts per wor
   t.same(p, DEFAULT_POLICY)
   t.equal(p.targetBudget.max, 3)
   t.equal(p.targetBudget.windowSeconds, 3600)
-  t.same(optInOf(p, { namespace: 'shop', kind: 'Deployment', name: 'web' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
+  t.match(optInOf(p, { namespace: 'shop', kind: 'Deployment', name: 'web' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
   t.equal(loadPolicyFile(undefined), DEFAULT_POLICY)
   t.end()
 })
@@ -41,7 +41,7 @@ targetBudget: { max: 2, windowSeconds: 600 }
   t.equal(namespaceGate(p, 'team-legacy'), 'NAMESPACE_DENIED', 'deny wins over allow')
   t.equal(namespaceGate(p, 'other'), 'NAMESPACE_NOT_ALLOWED')
   t.same(optInOf(p, { namespace: 'team-a', kind: 'Deployment', name: 'api' }, undefined, undefined), { optedIn: true, by: 'policy optIn.workloads' })
-  t.same(optInOf(p, { namespace: 'team-a', kind: 'StatefulSet', name: 'api' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
+  t.match(optInOf(p, { namespace: 'team-a', kind: 'StatefulSet', name: 'api' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
   t.same(optInOf(p, { namespace: 'shop', kind: 'Deployment', name: 'x' }, undefined, undefined), { optedIn: true, by: 'policy optIn.namespaces' })
   t.end()
 })
@@ -87,18 +87,61 @@ void t.test('opt-in: the workload mark wins, then policy workloads, then the nam
   const target = { namespace: 'shop', kind: 'Deployment', name: 'web' }
   const on = { annotations: { 'kube-reflex.dev/auto-recover': 'true' } }
   const off = { labels: { 'kube-reflex.dev/auto-recover': 'false' } }
-  t.same(optInOf(p, target, off, on), { optedIn: false, reason: 'OPTED_OUT' }, 'a workload opts out of an opted-in namespace')
+  t.match(optInOf(p, target, off, on), { optedIn: false, reason: 'OPTED_OUT' }, 'a workload opts out of an opted-in namespace')
   t.same(optInOf(p, target, on, off), { optedIn: true, by: 'deployment kube-reflex.dev/auto-recover' })
-  t.same(optInOf(p, target, undefined, off), { optedIn: false, reason: 'OPTED_OUT' }, "namespace 'false' beats the policy's namespace list")
+  t.match(optInOf(p, target, undefined, off), { optedIn: false, reason: 'OPTED_OUT' }, "namespace 'false' beats the policy's namespace list")
   t.same(optInOf(p, target, { labels: { 'kube-reflex.dev/auto-recover': 'TRUE' } }, undefined), { optedIn: true, by: 'deployment kube-reflex.dev/auto-recover' })
-  t.same(optInOf(p, { ...target, namespace: 'other' }, { labels: { 'kube-reflex.dev/auto-recover': 'yes-please' } }, { labels: { 'kube-reflex.dev/auto-recover': 'true' } }), {
-    optedIn: true,
-    by: 'namespace kube-reflex.dev/auto-recover',
-  }, 'a value other than true/false is no mark')
-  t.same(optInOf(p, { ...target, namespace: 'other' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
+  t.match(optInOf(p, { ...target, namespace: 'other' }, { labels: { 'kube-reflex.dev/auto-recover': 'yes-please' } }, { labels: { 'kube-reflex.dev/auto-recover': 'true' } }), {
+    optedIn: false,
+    reason: 'OPTED_OUT',
+  }, 'a value other than true/false is an opt-out, not "no mark": the namespace does not opt the workload in')
+  t.match(optInOf(p, { ...target, namespace: 'other' }, undefined, undefined), { optedIn: false, reason: 'NOT_OPTED_IN' })
   const file = join(t.testdir(), 'p.yaml')
   writeFileSync(file, 'cooldownSeconds: 0\n')
   t.equal(loadPolicyFile(file).cooldownSeconds, 0)
+  t.end()
+})
+
+void t.test('marks fail closed: "false" as label or annotation opts out, a value other than true/false never opts in', (t) => {
+  const key = 'kube-reflex.dev/auto-recover'
+  const target = { namespace: 'shop', kind: 'Deployment', name: 'web' }
+  const nsOn = { labels: { [key]: 'true' } }
+  const everything = parsePolicy('optIn: { namespaces: [shop], workloads: [{ namespace: shop, kind: Deployment, name: web }] }', 'p.yaml')
+  const nsList = parsePolicy('optIn: { namespaces: [shop] }', 'p.yaml')
+  const none = parsePolicy('', 'p.yaml')
+  const out = { optedIn: false, reason: 'OPTED_OUT' }
+  // The workload's own marks: the annotation no longer hides the label, and "false" in either place wins.
+  for (const [annotation, label] of [
+    ['yes', 'false'],
+    ['flase', 'false'],
+    ['', 'false'],
+    ['true', 'false'],
+    ['false', 'true'],
+    ['False', undefined],
+  ] as const) {
+    const marks = { annotations: { [key]: annotation }, ...(label === undefined ? {} : { labels: { [key]: label } }) }
+    t.match(optInOf(everything, target, marks, nsOn), out, `workload annotation ${JSON.stringify(annotation)}, label ${JSON.stringify(label)}: opted out`)
+  }
+  // A present but invalid value (misspelt, empty, "yes") opts nothing in, and nothing after it may either.
+  for (const bad of ['yes', 'flase', '', 'True ', '1']) {
+    for (const marks of [{ annotations: { [key]: bad } }, { labels: { [key]: bad } }, { annotations: { [key]: bad }, labels: { [key]: 'true' } }, { annotations: { [key]: 'true' }, labels: { [key]: bad } }]) {
+      const where = JSON.stringify(marks)
+      t.match(optInOf(everything, target, marks, nsOn), out, `workload ${where}: not opted in by the policy's workload list or the namespace`)
+      t.match(optInOf(nsList, target, marks, undefined), out, `workload ${where}: not opted in by the policy's namespace list`)
+    }
+    // The namespace's marks, by the same rules: an invalid one does not let the policy's namespace list opt in.
+    t.match(optInOf(nsList, target, undefined, { annotations: { [key]: bad } }), out, `namespace annotation ${JSON.stringify(bad)}`)
+    t.match(optInOf(none, target, undefined, { annotations: { [key]: bad }, labels: { [key]: 'true' } }), out, `namespace annotation ${JSON.stringify(bad)} beside label "true"`)
+  }
+  t.match(optInOf(nsList, target, undefined, { annotations: { [key]: 'true' }, labels: { [key]: 'false' } }), out, 'namespace annotation "true", label "false"')
+  t.match(optInOf(nsList, target, undefined, { annotations: { [key]: 'yes' }, labels: { [key]: 'false' } }), out, 'namespace annotation "yes", label "false"')
+  // The reply says why.
+  t.match(optInOf(none, target, { annotations: { [key]: 'yes' } }, undefined), { detail: /Deployment web.*"yes".*neither "true" nor "false"/ })
+  // What still opts in: "true" in both places, or in one place with nothing in the other; the workload's own
+  // "true" still wins over its namespace's opt-out, as the precedence says.
+  t.match(optInOf(none, target, { annotations: { [key]: 'true' }, labels: { [key]: 'TRUE' } }, undefined), { optedIn: true, by: 'deployment kube-reflex.dev/auto-recover' })
+  t.match(optInOf(none, target, { labels: { [key]: 'true' } }, { annotations: { [key]: 'yes' } }), { optedIn: true, by: 'deployment kube-reflex.dev/auto-recover' })
+  t.match(optInOf(none, target, { labels: { app: 'web' }, annotations: {} }, { annotations: { [key]: 'true' }, labels: { [key]: 'true' } }), { optedIn: true, by: 'namespace kube-reflex.dev/auto-recover' })
   t.end()
 })
 
