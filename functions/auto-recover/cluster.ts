@@ -4,7 +4,7 @@
 // client-node's generated API is not loaded: it is most of auto-recover's cold start with a cluster
 // (issue 9). The types are still client-node's. Every mutating call takes `dryRun`: true sends
 // `dryRun=All`, so the API server runs authentication, RBAC, admission and PDB checks but persists nothing.
-import type { V1DaemonSet, V1Deployment, V1Job, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
+import type { V1CronJob, V1DaemonSet, V1Deployment, V1Job, V1Namespace, V1Pod, V1PodTemplateSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
 import { connectKube, JSON_PATCH, kubeStatus, MERGE_PATCH, seg, type Query } from '../../shared/kube-rest.js'
 import type { KubeSource } from './config.js'
 
@@ -34,8 +34,12 @@ export function workloadKind(kind: string, apiVersion?: string): WorkloadKind | 
   if (!Object.hasOwn(WORKLOADS, kind)) return undefined
   const known = kind as WorkloadKind
   if (apiVersion === undefined) return known
-  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
-  return group === WORKLOADS[known].group ? known : undefined
+  return apiGroup(apiVersion) === WORKLOADS[known].group ? known : undefined
+}
+
+/** The API group of an `apiVersion` (`batch/v1` → `batch`; the core group's `v1` → ''). */
+export function apiGroup(apiVersion: string): string {
+  return apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : ''
 }
 
 export interface AuditEvent {
@@ -53,6 +57,8 @@ export interface AuditEvent {
 export interface RecoveryCluster {
   readPod(namespace: string, name: string): Promise<V1Pod | null>
   readWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<Workload | null>
+  /** A batch/v1 CronJob: never a target, but its marks decide for the Jobs it runs (and their pods). */
+  readCronJob(namespace: string, name: string): Promise<V1CronJob | null>
   readNamespace(name: string): Promise<V1Namespace | null>
   listPods(namespace: string, labelSelector: string | undefined): Promise<V1Pod[]>
   listReplicaSets(namespace: string, labelSelector: string | undefined): Promise<V1ReplicaSet[]>
@@ -96,6 +102,7 @@ export async function createRecoveryCluster(source: KubeSource): Promise<Recover
     readPod: (namespace, name) => orNull(get<V1Pod>(inNamespace(CORE, namespace, 'pods', name))),
     readNamespace: (name) => orNull(get<V1Namespace>(`${CORE}/namespaces/${seg(name)}`)),
     readWorkload: (kind, namespace, name) => orNull(get<Workload>(inNamespace(groupPath(kind), namespace, WORKLOADS[kind].resource, name))),
+    readCronJob: (namespace, name) => orNull(get<V1CronJob>(inNamespace('/apis/batch/v1', namespace, 'cronjobs', name))),
     async listPods(namespace, labelSelector) {
       return (await get<{ items: V1Pod[] }>(inNamespace(CORE, namespace, 'pods'), { labelSelector })).items
     },

@@ -13,13 +13,13 @@ import { ReflexError } from '../../shared/errors.js'
 import type { FunctionContext, HandlerResult } from '../../shared/host.js'
 import { stableHash } from '../../shared/ids.js'
 import { kubeStatus } from '../../shared/kube-rest.js'
-import { apiMessage, isDisruptionBudgetRefusal, workloadKind, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
+import { apiGroup, apiMessage, isDisruptionBudgetRefusal, workloadKind, type RecoveryCluster, type RestartableKind, type Workload } from './cluster.js'
 import type { RecoveryMode } from './config.js'
 import type { ReasonCode } from './errors.js'
 import { parseInput, type RecoveryInput } from './input.js'
 import { controllerOf, deploymentProblem, podProblem, selectorString } from './live-state.js'
 import type { RecoveryMetrics } from './metrics.js'
-import { actionGate, namespaceGate, optInOf, type EnabledAction, type RecoveryPolicy } from './policy.js'
+import { actionGate, namespaceGate, optInOf, type EnabledAction, type MarkedController, type RecoveryPolicy } from './policy.js'
 import { describeDecision, toRecoveryEvent, type Decision, type TargetRef } from './recovery-event.js'
 import { planRollback } from './rollback.js'
 import type { RecoveryState } from './state.js'
@@ -80,6 +80,8 @@ interface Located {
   readonly target: TargetRef & { readonly namespace: string }
   /** The target's live object: its own opt-in mark is read from it, so there is always one. */
   readonly workload: Workload
+  /** The controllers above the target whose marks count as its own (a Job's CronJob), read live too. */
+  readonly above: readonly MarkedController[]
   /** The live pod the event was about (restart-pod evicts it); null when the event was not about a pod or it is gone. */
   readonly pod: V1Pod | null
 }
@@ -116,17 +118,38 @@ async function readController(cluster: RecoveryCluster, namespace: string, owner
   return { target, object }
 }
 
+/**
+ * What runs a Job, read for its marks: a CronJob's "false" keeps the pods of every Job it creates (a Job
+ * carries its CronJob's jobTemplate labels, not the CronJob's own). Fails closed as readController does: a
+ * Job run by anything else than a batch/v1 CronJob (a JobSet…), or by a CronJob that is gone or was
+ * recreated, has an opt-out mark nobody can check.
+ */
+async function jobController(cluster: RecoveryCluster, namespace: string, job: Workload, name: string): Promise<MarkedController[]> {
+  const owner = controllerOf(job.metadata)
+  if (owner === undefined) return []
+  const target = { namespace, kind: owner.kind, name: owner.name }
+  if (owner.kind !== 'CronJob' || apiGroup(owner.apiVersion) !== 'batch') {
+    throw skip(target, 'UNSUPPORTED_WORKLOAD', `Job ${name} is controlled by ${owner.kind} ${owner.name} (${owner.apiVersion}), which auto-recover does not read, so its opt-in marks cannot be checked`)
+  }
+  const cronJob = await cluster.readCronJob(namespace, owner.name)
+  const uid = cronJob?.metadata?.uid
+  if (cronJob === null || (uid !== undefined && owner.uid !== uid)) throw skip(target, 'TARGET_GONE', `CronJob ${owner.name}, the controller of Job ${name}, no longer exists`)
+  return [{ kind: 'CronJob', name: owner.name, metadata: cronJob.metadata }]
+}
+
 /** The workload a live pod really belongs to: owner references (Pod → ReplicaSet → Deployment), not naming conventions. */
-async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V1Pod, eventTarget: TargetRef): Promise<{ target: TargetRef & { namespace: string }; object: Workload }> {
+async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V1Pod, eventTarget: TargetRef): Promise<Omit<Located, 'pod'>> {
   const name = pod.metadata?.name ?? '?'
   const owner = controllerOf(pod.metadata)
   if (owner === undefined) throw skip(eventTarget, 'NO_WORKLOAD', `pod ${name} has no controller owner reference`)
   const controller = await readController(cluster, namespace, owner, `pod ${name}`)
+  // A Job is the target, and the CronJob that runs it (if one does) speaks for it too.
+  if (controller.target.kind === 'Job') return { target: controller.target, workload: controller.object, above: await jobController(cluster, namespace, controller.object, owner.name) }
   const up = controller.target.kind === 'ReplicaSet' ? controllerOf(controller.object.metadata) : undefined
   // A ReplicaSet run by a Deployment is one revision of it: the Deployment is the target. A ReplicaSet of
   // another controller (or of none) is the target itself, with its own marks.
-  if (up?.kind === 'Deployment') return readController(cluster, namespace, up, `ReplicaSet ${owner.name}`)
-  return controller
+  const { target, object } = up?.kind === 'Deployment' ? await readController(cluster, namespace, up, `ReplicaSet ${owner.name}`) : controller
+  return { target, workload: object, above: [] }
 }
 
 /** Finds the live target of the event: the workload that really runs the object, with its own marks. */
@@ -134,10 +157,7 @@ async function locate(cluster: RecoveryCluster, input: RecoveryInput, namespace:
   const { object, action } = input
   if (object.kind === 'Pod') {
     const pod = await cluster.readPod(namespace, object.name)
-    if (pod !== null) {
-      const { target, object: workload } = await ownerWorkload(cluster, namespace, pod, eventTarget)
-      return { target, workload, pod }
-    }
+    if (pod !== null) return { ...(await ownerWorkload(cluster, namespace, pod, eventTarget)), pod }
     // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due.
     if (action === 'restart-pod' || input.workload === null) throw skip(eventTarget, 'TARGET_GONE', `pod ${object.name} no longer exists`)
     const target = { namespace, kind: input.workload.kind, name: input.workload.name }
@@ -145,7 +165,7 @@ async function locate(cluster: RecoveryCluster, input: RecoveryInput, namespace:
     if (kind === undefined) throw skip(target, 'UNSUPPORTED_WORKLOAD', `${target.kind} is not a workload auto-recover acts on`)
     const w = await cluster.readWorkload(kind, namespace, target.name)
     if (w === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
-    return { target, workload: w, pod: null }
+    return { target, workload: w, above: [], pod: null }
   }
   const kind = workloadKind(object.kind)
   if (kind === undefined || kind === 'Job') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
@@ -154,9 +174,9 @@ async function locate(cluster: RecoveryCluster, input: RecoveryInput, namespace:
   const up = kind === 'ReplicaSet' ? controllerOf(w.metadata) : undefined
   if (up?.kind === 'Deployment') {
     const deployment = await readController(cluster, namespace, up, `ReplicaSet ${object.name}`)
-    return { target: deployment.target, workload: deployment.object, pod: null }
+    return { target: deployment.target, workload: deployment.object, above: [], pod: null }
   }
-  return { target: { namespace, kind, name: object.name }, workload: w, pod: null }
+  return { target: { namespace, kind, name: object.name }, workload: w, above: [], pod: null }
 }
 
 /** Is the problem still there: in the live pod, else in the workload's state or its pods. */
@@ -300,7 +320,7 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
       })
       // Opt-in before the problem: what is decided about a target that did not opt in is nobody's business
       // on the cluster (no audit Event), whether or not its problem is still there.
-      const decided = optInOf(policy, located.target, located.workload.metadata, ns?.metadata)
+      const decided = optInOf(policy, located.target, located.workload.metadata, ns?.metadata, located.above)
       if (!decided.optedIn) throw skip(located.target, decided.reason, decided.detail)
       optIn = decided.by
       change = await planChange(cluster, action, await stillFailing(cluster, input, located), time)

@@ -187,7 +187,14 @@ export function actionGate(policy: RecoveryPolicy, action: EnabledAction): Reaso
   return policy.actions.includes(action) ? undefined : 'ACTION_DISABLED'
 }
 
-type Marks = { readonly labels?: Readonly<Record<string, string>> | undefined; readonly annotations?: Readonly<Record<string, string>> | undefined }
+export type Marks = { readonly labels?: Readonly<Record<string, string>> | undefined; readonly annotations?: Readonly<Record<string, string>> | undefined }
+
+/** A controller above the target whose marks speak for it too (a Job's CronJob). */
+export interface MarkedController {
+  readonly kind: string
+  readonly name: string
+  readonly metadata: Marks | undefined
+}
 
 /** A mark's value as it may appear in a reply: quoted, and cut short (an annotation can be 256 KiB). */
 function quoted(value: string): string {
@@ -222,17 +229,21 @@ export type OptIn = { readonly optedIn: true; readonly by: string } | { readonly
 /**
  * Opt-in: the workload's own marks win ("false" opts a workload out of an opted-in namespace), then the
  * policy's workload list, then the namespace's marks, then the policy's namespace list. A mark that is set
- * but invalid is an opt-out where it stands (mark()).
+ * but invalid is an opt-out where it stands (mark()). The marks of the controllers `above` the target (the
+ * CronJob of a Job) are the workload's own too: an opt-out on any of them wins, else an opt-in on any.
  */
 export function optInOf(
   policy: RecoveryPolicy,
   target: { readonly namespace: string; readonly kind: string; readonly name: string },
   workload: Marks | undefined,
   namespace: Marks | undefined,
+  above: readonly MarkedController[] = [],
 ): OptIn {
-  const own = mark(workload, `${target.kind} ${target.name}`)
-  if (own?.optedIn === false) return { optedIn: false, reason: 'OPTED_OUT', detail: own.detail }
-  if (own?.optedIn === true) return { optedIn: true, by: `${target.kind.toLowerCase()} ${OPT_IN_KEY}` }
+  const own = [{ kind: target.kind, name: target.name, metadata: workload }, ...above].map((o) => ({ kind: o.kind, said: mark(o.metadata, `${o.kind} ${o.name}`) }))
+  const out = own.find((o) => o.said?.optedIn === false)
+  if (out?.said !== undefined) return { optedIn: false, reason: 'OPTED_OUT', detail: out.said.detail }
+  const marked = own.find((o) => o.said?.optedIn === true)
+  if (marked !== undefined) return { optedIn: true, by: `${marked.kind.toLowerCase()} ${OPT_IN_KEY}` }
   if (policy.optIn.workloads.some((w) => w.kind === target.kind && globMatch(w.namespace, target.namespace) && globMatch(w.name, target.name))) {
     return { optedIn: true, by: 'policy optIn.workloads' }
   }

@@ -1,8 +1,10 @@
 // auto-recover against a REAL kube-apiserver (with kube-controller-manager when the layer runs it): real
 // namespaces, Deployments, ReplicaSets, Pods and PDBs; pod status driven through the status subresource.
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import type { Test } from 'tap'
-import type { V1Deployment } from '@kubernetes/client-node'
+import type { V1ClusterRole, V1Deployment } from '@kubernetes/client-node'
+import { parseAllDocuments } from 'yaml'
 import { createRecoveryCluster, isDisruptionBudgetRefusal, RESTARTED_AT, type RecoveryCluster } from '../../../functions/auto-recover/cluster.js'
 import { kubeStatus } from '../../../shared/kube-rest.js'
 import { handle } from '../../../functions/auto-recover/handler.js'
@@ -259,6 +261,60 @@ function run(kubeconfig: string): void {
     t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: 'retry' }, optIn: 'namespace kube-reflex.dev/auto-recover' })
     await eventually('the Job\'s pod to be evicted', async () => ((await podsOf(a, ns, 'job-name=retry')).some((p) => p.metadata?.name === retry) ? undefined : true))
     t.pass('the pod of the Job that did not opt out was evicted')
+  })
+
+  void t.test("a CronJob's \"false\" is read through its Job, with the shipped ClusterRole: the Job's pod is not evicted", async (t) => {
+    const s = await state(t)
+    const ns = await namespace(t, 'ar-cron')
+    const image = 'ghcr.io/acme/report:1.4.0'
+    // auto-recover as deployed: a ServiceAccount bound to the ClusterRole knative/ ships (a copy under a name
+    // of this run's own), so a read that RBAC refuses shows here as FORBIDDEN.
+    const shipped = parseAllDocuments(readFileSync(new URL('../../../knative/base/rbac/auto-recover.yaml', import.meta.url), 'utf8'))
+      .map((d) => d.toJS() as V1ClusterRole)
+      .find((o) => o.kind === 'ClusterRole')
+    if (shipped === undefined) throw new Error('no ClusterRole in knative/base/rbac/auto-recover.yaml')
+    const role = `kube-reflex-auto-recover-${suffix}`
+    await a.rbac.createClusterRole({ body: { metadata: { name: role }, rules: shipped.rules ?? [] } })
+    t.teardown(() => a.rbac.deleteClusterRole({ name: role }).catch(() => undefined))
+    await a.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'auto-recover' } } })
+    await a.rbac.createClusterRoleBinding({
+      body: { metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name: 'auto-recover', namespace: ns }] },
+    })
+    t.teardown(() => a.rbac.deleteClusterRoleBinding({ name: role }).catch(() => undefined))
+    const asAutoRecover = createRecoveryCluster({ kind: 'kubeconfig', path: impersonating(kubeconfig, t.testdir(), ns, 'auto-recover') })
+
+    /** A suspended CronJob and a Job made from it (`kubectl create job --from=cronjob/<name>`), whose pod crash-loops. */
+    const nightly = async (name: string, labels: Record<string, string>): Promise<{ job: string; pod: string }> => {
+      const template = { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'app', image }] } }
+      const cron = await a.batch.createNamespacedCronJob({ namespace: ns, body: { metadata: { name, labels }, spec: { schedule: '0 3 * * *', suspend: true, jobTemplate: { spec: { backoffLimit: 6, template } } } } })
+      const job = `${name}-manual`
+      await a.batch.createNamespacedJob({
+        namespace: ns,
+        body: {
+          metadata: { name: job, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name, uid: cron.metadata?.uid ?? '', controller: true, blockOwnerDeletion: true }] },
+          spec: { backoffLimit: 6, template },
+        },
+      })
+      const pod = await eventually(`the pod of Job ${job}`, async () => (await podsOf(a, ns, `job-name=${job}`))[0]?.metadata?.name)
+      await setPodStatus(a, ns, pod, failingStatuses(image))
+      return { job, pod }
+    }
+    const event = (pod: string, cronJob: string): ReturnType<typeof classifiedEvent> =>
+      classifiedEvent({ namespace: ns, object: { kind: 'Pod', name: pod }, workload: { kind: 'CronJob', name: cronJob, inferred: true }, action: 'restart-pod' })
+
+    const keep = await nightly('keep', { 'kube-reflex.dev/auto-recover': 'false' })
+    const before = await a.core.readNamespacedPod({ namespace: ns, name: keep.pod })
+    const out = await handle(event(keep.pod, 'keep'), ctxOf(deps(s, 'enforce', 'cooldownSeconds: 0', () => asAutoRecover)))
+    t.match(dataOf(out), { outcome: 'skipped', reason: 'OPTED_OUT', target: { kind: 'Job', name: keep.job }, detail: /CronJob keep opted out/ })
+    const after = await a.core.readNamespacedPod({ namespace: ns, name: keep.pod })
+    t.equal(after.metadata?.uid, before.metadata?.uid, "the opted-out CronJob's pod is the same pod")
+    t.equal(after.metadata?.deletionTimestamp, undefined, 'and it was not evicted')
+
+    const run = await nightly('run', {})
+    const r = await handle(event(run.pod, 'run'), ctxOf(deps(s, 'enforce', 'cooldownSeconds: 0', () => asAutoRecover)))
+    t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: run.job }, optIn: 'namespace kube-reflex.dev/auto-recover' })
+    await eventually("the pod of the CronJob's Job to be evicted", async () => ((await podsOf(a, ns, `job-name=${run.job}`)).some((p) => p.metadata?.name === run.pod) ? undefined : true))
+    t.pass('the pod of the CronJob that did not opt out was evicted')
   })
 
   void t.test('a ServiceAccount without the RBAC for evictions: recovery.failed with a clear reason', async (t) => {

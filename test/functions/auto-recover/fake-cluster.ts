@@ -1,7 +1,7 @@
 // An in-memory RecoveryCluster for the handler's unit tests: holds objects, records every call, and
 // fails with the same ApiException client-node throws when told to. The real one is tested against a
 // real kube-apiserver in cluster.test.ts.
-import { ApiException, type V1Namespace, type V1Pod, type V1PodTemplateSpec, type V1ReplicaSet } from '@kubernetes/client-node'
+import { ApiException, type V1CronJob, type V1Namespace, type V1Pod, type V1PodTemplateSpec, type V1ReplicaSet } from '@kubernetes/client-node'
 import type { AuditEvent, RecoveryCluster, RestartableKind, Workload } from '../../../functions/auto-recover/cluster.js'
 
 export interface Call {
@@ -26,6 +26,7 @@ export class FakeCluster implements RecoveryCluster {
   readonly pods = new Map<string, V1Pod>()
   readonly workloads = new Map<string, Workload>()
   readonly namespaces = new Map<string, V1Namespace>()
+  readonly cronJobs = new Map<string, V1CronJob>()
   readonly replicaSets: V1ReplicaSet[] = []
   readonly calls: Call[] = []
   readonly events: AuditEvent[] = []
@@ -52,6 +53,11 @@ export class FakeCluster implements RecoveryCluster {
     return this
   }
 
+  addCronJob(c: V1CronJob): this {
+    this.cronJobs.set(`${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`, c)
+    return this
+  }
+
   addNamespace(name: string, labels: Record<string, string> = {}): this {
     this.namespaces.set(name, { metadata: { name, labels } })
     return this
@@ -64,6 +70,10 @@ export class FakeCluster implements RecoveryCluster {
   async readWorkload(kind: string, namespace: string, name: string): Promise<Workload | null> {
     await this.fail('readWorkload')
     return this.workloads.get(`${kind}/${namespace}/${name}`) ?? null
+  }
+  async readCronJob(namespace: string, name: string): Promise<V1CronJob | null> {
+    await this.fail('readCronJob')
+    return this.cronJobs.get(`${namespace}/${name}`) ?? null
   }
   async readNamespace(name: string): Promise<V1Namespace | null> {
     await this.fail('readNamespace')

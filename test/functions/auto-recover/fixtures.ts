@@ -1,5 +1,5 @@
 // Realistic object shapes (as the API server returns them) for auto-recover's unit tests.
-import type { V1ContainerStatus, V1Deployment, V1Pod, V1ReplicaSet } from '@kubernetes/client-node'
+import type { V1ContainerStatus, V1CronJob, V1Deployment, V1Job, V1Pod, V1ReplicaSet } from '@kubernetes/client-node'
 
 const T = new Date('2026-11-28T04:00:00Z')
 
@@ -94,5 +94,35 @@ export function replicaSet(deploymentName: string, hash: string, revision: numbe
       template: { metadata: { labels: { app: deploymentName, 'pod-template-hash': hash } }, spec: { containers: [{ name: 'app', image: options.image ?? `ghcr.io/acme/web:${revision ?? 0}` }] } },
     },
     status: { replicas: 2, readyReplicas: options.ready ?? 0 },
+  }
+}
+
+/** A CronJob as the API server returns it (suspended: the tests create its Jobs themselves). */
+export function cronJob(name: string, labels: Record<string, string> = {}): V1CronJob {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: 'shop', uid: `uid-${name}`, labels },
+    spec: { schedule: '0 3 * * *', suspend: true, jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'app', image: 'ghcr.io/acme/report:1.4.0' }] } } } } },
+  }
+}
+
+/**
+ * A Job; with `controller`, one that controller created (a CronJob's: `<cronjob>-<scheduled minute>`, with a
+ * controller reference to it, as the cronjob controller and `kubectl create job --from=cronjob/…` set it).
+ */
+export function job(name: string, options: { labels?: Record<string, string>; controller?: { kind: string; name: string; uid?: string; apiVersion?: string } } = {}): V1Job {
+  const c = options.controller
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: 'shop',
+      uid: `uid-${name}`,
+      labels: options.labels ?? {},
+      ...(c === undefined ? {} : { ownerReferences: [{ apiVersion: c.apiVersion ?? 'batch/v1', kind: c.kind, name: c.name, uid: c.uid ?? `uid-${c.name}`, controller: true, blockOwnerDeletion: true }] }),
+    },
+    spec: { backoffLimit: 6, selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': `uid-${name}` } }, template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'app', image: 'ghcr.io/acme/report:1.4.0' }] } } },
   }
 }

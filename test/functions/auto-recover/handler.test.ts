@@ -5,7 +5,7 @@ import { handle } from '../../../functions/auto-recover/handler.js'
 import { replyId } from '../../../functions/auto-recover/recovery-event.js'
 import { FakeCluster, apiError, pdbRefusal } from './fake-cluster.js'
 import { classifiedEvent, ctxOf, dataOf, makeDeps, pgliteState as freshState, sharedState } from './helpers.js'
-import { crashLoopStatus, deployment, healthyStatus, pod, replicaSet } from './fixtures.js'
+import { crashLoopStatus, cronJob, deployment, healthyStatus, job, pod, replicaSet } from './fixtures.js'
 
 const POD = 'web-7d4b9c6f5-x2k9p'
 const pgliteState = sharedState(t)
@@ -161,6 +161,71 @@ void t.test('a Job is a target: its own "false" opts it out of an opted-in names
   t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: 'migrate' }, optIn: 'namespace kube-reflex.dev/auto-recover' })
   t.same(out.events, [], 'nothing written on the opted-out Job')
   t.match(plain.events, [{ involved: { kind: 'Job', name: 'migrate', uid: 'uid-migrate', apiVersion: 'batch/v1' } }])
+})
+
+void t.test("a CronJob's Job: the CronJob's marks count too, and a CronJob that cannot be read fails closed", async (t) => {
+  const state = await freshState(t) // its evictions (and the old code's) must not spend the others' global budget
+  const key = 'kube-reflex.dev/auto-recover'
+  const JOB = 'report-29430180'
+  const POD_OF_JOB = `${JOB}-x7k2p`
+  /** Namespace shop (marked `nsLabels`) → CronJob report (marked `labels`) → Job report-29430180 → crash-looping pod. */
+  const nightly = (labels: Record<string, string>, nsLabels: Record<string, string> = { [key]: 'true' }, jobLabels: Record<string, string> = {}): FakeCluster => {
+    const c = new FakeCluster().addNamespace('shop', nsLabels).addCronJob(cronJob('report', labels))
+    c.addWorkload('Job', job(JOB, { labels: jobLabels, controller: { kind: 'CronJob', name: 'report' } }))
+    c.addPod(pod(POD_OF_JOB, { owner: { kind: 'Job', name: JOB }, statuses: [crashLoopStatus()] }))
+    return c
+  }
+  // classify's guess for a Job pod whose owner it saw: the CronJob, by the Job's name.
+  const event = (): ReturnType<typeof classifiedEvent> => classifiedEvent({ object: { kind: 'Pod', name: POD_OF_JOB }, workload: { kind: 'CronJob', name: 'report', inferred: true } })
+  const run = (c: FakeCluster): ReturnType<typeof handle> => handle(event(), ctxOf(makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml: 'cooldownSeconds: 0\ntargetBudget: { max: 10, windowSeconds: 3600 }' })))
+
+  // The CronJob opted out (or says something that is neither true nor false): its Job's pod stays, whatever
+  // the namespace or the Job itself says.
+  for (const [labels, jobLabels] of [
+    [{ [key]: 'false' }, {}],
+    [{ [key]: 'false' }, { [key]: 'true' }],
+    [{ [key]: 'flase' }, {}],
+  ] as const) {
+    const c = nightly(labels, { [key]: 'true' }, jobLabels)
+    const r = await run(c)
+    t.match(dataOf(r), { outcome: 'skipped', reason: 'OPTED_OUT', target: { kind: 'Job', name: JOB }, detail: /CronJob report/ }, `CronJob ${JSON.stringify(labels)}, Job ${JSON.stringify(jobLabels)}`)
+    t.same(c.calls, [], 'the pod is not evicted')
+    t.same(c.events, [], 'no audit Event')
+  }
+  // The CronJob opted in: its Jobs' pods may be restarted in a namespace that did not opt in.
+  const optedIn = nightly({ [key]: 'true' }, {})
+  t.match(dataOf(await run(optedIn)), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: JOB }, optIn: 'cronjob kube-reflex.dev/auto-recover' })
+  t.same(optedIn.calls.map((c) => `${c.op} ${c.name}`), [`evict ${POD_OF_JOB}`])
+  // Unmarked CronJob in an opted-in namespace: as before, the namespace decides.
+  const plain = nightly({})
+  t.match(dataOf(await run(plain)), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Job', name: JOB }, optIn: 'namespace kube-reflex.dev/auto-recover' })
+
+  // The CronJob is gone (404), or its name now belongs to another CronJob: its marks are unknown.
+  const gone = nightly({})
+  gone.cronJobs.clear()
+  t.match(dataOf(await run(gone)), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'CronJob', name: 'report' }, detail: /CronJob report, the controller of Job report-29430180, no longer exists/ })
+  t.same(gone.calls, [])
+  const recreated = nightly({})
+  recreated.addCronJob({ ...cronJob('report'), metadata: { ...cronJob('report').metadata, uid: 'uid-report-recreated' } })
+  t.match(dataOf(await run(recreated)), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'CronJob', name: 'report' } })
+  t.same(recreated.calls, [])
+  // RBAC does not allow reading it: failed FORBIDDEN, not a fallback to the namespace's mark.
+  const forbidden = nightly({})
+  forbidden.failures.set('readCronJob', apiError(403, 'cronjobs.batch "report" is forbidden: User "system:serviceaccount:kube-reflex:kube-reflex-auto-recover" cannot get resource "cronjobs" in API group "batch" in the namespace "shop"'))
+  t.match(dataOf(await run(forbidden)), { outcome: 'failed', reason: 'FORBIDDEN', detail: /cannot get resource "cronjobs"/ })
+  t.same(forbidden.calls, [])
+  // A Job run by a controller auto-recover does not read (a JobSet, a CronJob of another group).
+  for (const controller of [
+    { kind: 'JobSet', name: 'train', apiVersion: 'jobset.x-k8s.io/v1alpha2' },
+    { kind: 'CronJob', name: 'report', apiVersion: 'example.com/v1' },
+  ]) {
+    const c = new FakeCluster().addNamespace('shop', { [key]: 'true' })
+    c.addWorkload('Job', job(JOB, { controller }))
+    c.addPod(pod(POD_OF_JOB, { owner: { kind: 'Job', name: JOB }, statuses: [crashLoopStatus()] }))
+    t.match(dataOf(await run(c)), { outcome: 'skipped', reason: 'UNSUPPORTED_WORKLOAD', target: { kind: controller.kind, name: controller.name } }, controller.apiVersion)
+    t.same(c.calls, [], `${controller.apiVersion}: not evicted`)
+    t.same(c.events, [])
+  }
 })
 
 void t.test('a pod whose controller cannot be read is not touched, whatever the namespace says (fail closed)', async (t) => {
