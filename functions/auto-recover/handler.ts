@@ -152,20 +152,47 @@ async function ownerWorkload(cluster: RecoveryCluster, namespace: string, pod: V
   return { target, workload: object, above: [] }
 }
 
+// The 5 characters the API server appends to a generateName (apimachinery util/rand: consonants and digits
+// that cannot spell words or be confused).
+const GENERATED_SUFFIX = /^(.+)-[bcdfghjklmnpqrstvwxz2456789]{5}$/
+
+/**
+ * The Deployment that ran a pod which is gone. Its owner references went with it, so the event's workload is
+ * only classify's guess from the pod's name (`web-6f9c7b8d4-qk2vx` → Deployment web), which another
+ * controller's pod (an Argo Rollout web), a bare pod or a Job's pod can match as well. The one trace a pod
+ * leaves is its ReplicaSet, a revision its Deployment keeps, named by the pod's name without the suffix its
+ * generateName added: the guess holds only if that ReplicaSet exists and this very Deployment (same uid)
+ * controls it. Otherwise the decision is TARGET_GONE, taken before opt-in, so the guessed workload is neither
+ * changed nor written to (no audit Event). A StatefulSet or DaemonSet keeps no such trace: a pod of theirs
+ * that is gone is never acted on (a StatefulSet's replacement has the same name and is read live).
+ */
+async function ownerOfGonePod(cluster: RecoveryCluster, namespace: string, podName: string, target: TargetRef & { namespace: string }): Promise<Workload> {
+  const deployment = await cluster.readWorkload('Deployment', namespace, target.name)
+  if (deployment === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
+  const replicaSet = GENERATED_SUFFIX.exec(podName)?.[1]
+  const rs = replicaSet === undefined ? null : await cluster.readWorkload('ReplicaSet', namespace, replicaSet)
+  const owner = controllerOf(rs?.metadata)
+  const uid = deployment.metadata?.uid
+  if (owner === undefined || workloadKind(owner.kind, owner.apiVersion) !== 'Deployment' || owner.name !== target.name || uid === undefined || owner.uid !== uid) {
+    throw skip(target, 'TARGET_GONE', `pod ${podName} no longer exists, and ${replicaSet === undefined ? 'its name is not one a ReplicaSet gives' : `ReplicaSet ${replicaSet}, which its name points to, is not Deployment ${target.name}'s`}: nothing live shows that Deployment ${target.name} ran it`)
+  }
+  return deployment
+}
+
 /** Finds the live target of the event: the workload that really runs the object, with its own marks. */
 async function locate(cluster: RecoveryCluster, input: RecoveryInput, namespace: string, eventTarget: TargetRef): Promise<Located> {
   const { object, action } = input
   if (object.kind === 'Pod') {
     const pod = await cluster.readPod(namespace, object.name)
     if (pod !== null) return { ...(await ownerWorkload(cluster, namespace, pod, eventTarget)), pod }
-    // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due.
+    // The pod is gone (replaced or evicted already). Evicting it is moot; a workload action still may be due,
+    // on the workload that really ran the pod, which the event only guesses (ownerOfGonePod).
     if (action === 'restart-pod' || input.workload === null) throw skip(eventTarget, 'TARGET_GONE', `pod ${object.name} no longer exists`)
     const target = { namespace, kind: input.workload.kind, name: input.workload.name }
     const kind = workloadKind(target.kind)
     if (kind === undefined) throw skip(target, 'UNSUPPORTED_WORKLOAD', `${target.kind} is not a workload auto-recover acts on`)
-    const w = await cluster.readWorkload(kind, namespace, target.name)
-    if (w === null) throw skip(target, 'TARGET_GONE', `${target.kind} ${target.name} no longer exists`)
-    return { target, workload: w, above: [], pod: null }
+    if (kind !== 'Deployment') throw skip(target, 'TARGET_GONE', `pod ${object.name} no longer exists, and nothing live shows which ${kind} ran it`)
+    return { target, workload: await ownerOfGonePod(cluster, namespace, object.name, target), above: [], pod: null }
   }
   const kind = workloadKind(object.kind)
   if (kind === undefined || kind === 'Job') throw skip(eventTarget, 'UNSUPPORTED_WORKLOAD', `${object.kind} is not a workload auto-recover acts on`)
@@ -405,8 +432,9 @@ export async function handle(event: CloudEventV1, ctx: AutoRecoverContext): Prom
  * trail, not the durable record (that is the database and the reply). Only on a target that opted in
  * (`data.optIn` is set once that is established, so a redelivery's stored reply says it too): a bare pod,
  * a workload that is gone or not supported, one that did not opt in or opted out gets nothing written on
- * it — nor on the workload classify guessed, which may not exist. A refusal (RBAC, validation) is
- * logged and does not fail the event. An unavailable API server (no answer, 5xx, 429) fails it with 503:
+ * it — nor on the workload classify guessed, which may not exist or not have run the pod (ownerOfGonePod).
+ * A refusal (RBAC, validation) is logged and does not fail the event. An unavailable API server (no answer,
+ * 5xx, 429) fails it with 503:
  * the broker redelivers, the stored decision is returned again without redoing anything, and the Event
  * is written then (found by the kube-apiserver chaos run: audit Events were lost across a restart).
  */

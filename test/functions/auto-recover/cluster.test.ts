@@ -317,6 +317,27 @@ function run(kubeconfig: string): void {
     t.pass('the pod of the CronJob that did not opt out was evicted')
   })
 
+  void t.test("a pod that is gone: its Deployment is found through the ReplicaSet its name carries, a name-alike is not acted on", async (t) => {
+    const s = await state(t)
+    const ns = await namespace(t, 'ar-gone')
+    const [failing, deleted] = await deploy(ns, 'web', 2, 'ghcr.io/acme/web:1.0.0')
+    if (failing === undefined || deleted === undefined) throw new Error('pods missing')
+    await setPodStatus(a, ns, failing, failingStatuses('ghcr.io/acme/web:1.0.0'))
+    await a.core.deleteNamespacedPod({ namespace: ns, name: deleted, gracePeriodSeconds: 0 })
+    await eventually(`pod ${deleted} to be gone`, async () => a.core.readNamespacedPod({ namespace: ns, name: deleted }).then(() => undefined, (err: unknown) => (kubeStatus(err) === 404 ? true : undefined)))
+    const guessed = (pod: string): ReturnType<typeof classifiedEvent> => podEvent(ns, pod, 'rollout-restart')
+
+    // The pod the ReplicaSet controller really named: `<ReplicaSet>-<5 characters>`, its ReplicaSet controlled by web.
+    const real = await handle(guessed(deleted), ctxOf(deps(s, 'dry-run')))
+    t.match(dataOf(real), { outcome: 'planned', reason: 'ACTION_DRY_RUN', target: { kind: 'Deployment', name: 'web' }, detail: new RegExp(`pod ${failing}: app: CrashLoopBackOff`) })
+    await eventually('its audit Event', async () => ((await auditEvents(ns)).length === 1 ? true : undefined))
+    // A pod whose name only looks like web's (classify guessed Deployment web from it): no ReplicaSet of web
+    // has that name, so web is neither restarted nor written to, though one of its own pods crash-loops.
+    const alike = await handle(guessed('web-6f9c7b8d4-qk2vx'), ctxOf(deps(s, 'dry-run')))
+    t.match(dataOf(alike), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' } })
+    t.equal((await auditEvents(ns)).length, 1, 'no audit Event for the name-alike')
+  })
+
   void t.test('a ServiceAccount without the RBAC for evictions: recovery.failed with a clear reason', async (t) => {
     const s = await state(t)
     const ns = await namespace(t, 'ar-rbac')

@@ -341,6 +341,64 @@ void t.test('does nothing when the problem is gone or the object is gone', async
   t.same(bare.calls, [])
 })
 
+void t.test("a pod that is gone: a workload action only on the Deployment its ReplicaSet shows ran it, never on classify's guess alone", async (t) => {
+  // The pod is gone, so its owner references are too: what names the workload is classify's guess from the
+  // pod's name (`web-6f9c7b8d4-qk2vx` → Deployment web, `db-0` → StatefulSet db), in an opted-in namespace.
+  const state = await freshState(t) // the old code's actions here must not spend the others' global budget
+  const deps = (c: FakeCluster): ReturnType<typeof makeDeps> => makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml: 'cooldownSeconds: 0\ntargetBudget: { max: 10, windowSeconds: 3600 }' })
+  const optedIn = { 'kube-reflex.dev/auto-recover': 'true' }
+  const guessed = (name: string, action: 'rollout-restart' | 'rollback'): ReturnType<typeof classifiedEvent> =>
+    classifiedEvent({ object: { kind: 'Pod', name }, workload: { kind: 'Deployment', name: 'web', inferred: true }, action })
+
+  // The pod was an Argo Rollout's, also called web, whose pods carry the Deployment's labels (app=web); one of
+  // them still crash-loops. Deployment web never ran the pod: it is not restarted or rolled back for it.
+  for (const action of ['rollout-restart', 'rollback'] as const) {
+    const rollout = shop({ nsLabels: optedIn })
+    rollout.pods.clear()
+    const rs = replicaSet('web', '6f9c7b8d4', undefined)
+    rollout.addWorkload('ReplicaSet', { ...rs, metadata: { ...rs.metadata, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'uid-rollout-web', controller: true }] } })
+    rollout.addPod(pod('web-6f9c7b8d4-h8x2m', { owner: { kind: 'ReplicaSet', name: 'web-6f9c7b8d4' }, hash: '6f9c7b8d4', statuses: [crashLoopStatus()] }))
+    const r = await handle(guessed('web-6f9c7b8d4-qk2vx', action), ctxOf(deps(rollout)))
+    t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' }, detail: /pod web-6f9c7b8d4-qk2vx no longer exists.*ReplicaSet web-6f9c7b8d4/ }, `${action}: a Rollout's pod`)
+    t.same(rollout.calls, [], `${action}: Deployment web is not changed`)
+    t.same(rollout.events, [], `${action}: and no audit Event is written on it`)
+  }
+  // A bare pod (no ReplicaSet of that name at all), the Deployment healthy: no PROBLEM_GONE audited on it.
+  const bare = shop({ nsLabels: optedIn })
+  bare.pods.clear()
+  let r = await handle(guessed('web-6f9c7b8d4-qk2vx', 'rollback'), ctxOf(deps(bare)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' } })
+  t.same(bare.events, [], 'no audit Event on a Deployment that never ran the pod')
+  // The pod's ReplicaSet is there but belongs to an earlier Deployment web (deleted and recreated since).
+  const recreated = shop({ nsLabels: optedIn })
+  recreated.pods.clear()
+  recreated.addWorkload('Deployment', { ...deployment('web'), metadata: { ...deployment('web').metadata, uid: 'uid-web-recreated' } })
+  recreated.addPod(pod('web-5f8c7b9d4-mm2pq', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [crashLoopStatus()] }))
+  r = await handle(guessed(POD, 'rollout-restart'), ctxOf(deps(recreated)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'Deployment', name: 'web' } })
+  t.same(recreated.calls, [])
+  t.same(recreated.events, [])
+  // A StatefulSet (or any workload but a Deployment) keeps nothing that names a pod it ran once the pod is
+  // gone (a StatefulSet recreates its pod under the same name, and that pod is then read live): db-0 may have
+  // been anyone's, so nothing is decided on, or written to, StatefulSet db.
+  const sts = new FakeCluster().addNamespace('shop', optedIn)
+  sts.addWorkload('StatefulSet', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'shop', uid: 'uid-db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: {} } })
+  r = await handle(classifiedEvent({ object: { kind: 'Pod', name: 'db-0' }, workload: { kind: 'StatefulSet', name: 'db', inferred: true }, action: 'rollout-restart' }), ctxOf(deps(sts)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'TARGET_GONE', target: { kind: 'StatefulSet', name: 'db' } })
+  t.same(sts.calls, [])
+  t.same(sts.events, [])
+
+  // The pod was the Deployment's: its ReplicaSet web-7d4b9c6f5 is named in the pod's name and controlled by
+  // this Deployment web. Another of its pods crash-loops: the workload action goes ahead, audited on it.
+  const own = shop({ nsLabels: optedIn })
+  own.pods.clear()
+  own.addPod(pod('web-7d4b9c6f5-zzzzz', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [crashLoopStatus()] }))
+  r = await handle(guessed(POD, 'rollout-restart'), ctxOf(deps(own)))
+  t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Deployment', name: 'web' }, detail: /pod web-7d4b9c6f5-zzzzz: CrashLoopBackOff|app: CrashLoopBackOff/ })
+  t.same(own.calls.map((c) => `${c.op} ${c.name}`), ['restart web'])
+  t.match(own.events, [{ involved: { kind: 'Deployment', name: 'web', uid: 'uid-web' } }])
+})
+
 void t.test('rollout-restart and rollback on the Deployment', async (t) => {
   const state = await pgliteState(t)
   const cluster = shop()
