@@ -61,7 +61,9 @@ export class Dispatcher {
         if (row.leaseUntil !== null && row.leaseUntil >= now) return this.result(row, 'in-progress', 'being sent by another replica', null, Math.ceil((row.leaseUntil - now) / 1000))
         return 'claimable'
       case 'pending':
-        if (row.nextAttemptAt !== null && row.nextAttemptAt > now) return this.result(row, 'retry', row.lastError, null, Math.ceil((row.nextAttemptAt - now) / 1000))
+        // Still waiting after a temporary failure: answered as the failure was (429 if the sink asked to slow
+        // down), with the time left, without calling the sink.
+        if (row.nextAttemptAt !== null && row.nextAttemptAt > now) return this.result(row, 'retry', row.lastError, row.lastStatus, Math.ceil((row.nextAttemptAt - now) / 1000))
         return 'claimable'
     }
   }
@@ -130,7 +132,7 @@ export class Dispatcher {
         return this.result(row, 'failed', outcome.reason, outcome.status)
       case 'retry': {
         const after = outcome.retryAfterSeconds ?? this.defaultRetry
-        await this.store.release(row.id, owner, outcome.reason, now + after * 1000)
+        await this.store.release(row.id, owner, outcome.reason, now + after * 1000, outcome.status)
         this.log.warn({ sink: sink.name, notification: row.id, status: outcome.status, reason: outcome.reason, retryAfterSeconds: after }, 'sink temporarily unavailable')
         return this.result(row, 'retry', outcome.reason, outcome.status, after)
       }
@@ -145,7 +147,7 @@ export class Dispatcher {
   private async awaitToken(row: NotificationRow, owner: string, perSecond: number): Promise<DeliveryResult> {
     const waitMs = Math.ceil(1000 / perSecond)
     const reason = 'rate limit reached: the resolution notice waits for a token'
-    await this.store.release(row.id, owner, reason, this.options.now() + waitMs)
+    await this.store.release(row.id, owner, reason, this.options.now() + waitMs, null)
     this.log.info({ sink: row.sink, notification: row.id }, 'sink rate limit reached: resolution notice delayed')
     return this.result(row, 'retry', reason, null, Math.ceil(waitMs / 1000))
   }
@@ -168,7 +170,7 @@ export class Dispatcher {
       const owner = randomUUID()
       const digest = await this.store.claimDigest(sink.name, sink.rate, owner, this.options.now(), this.options.leaseMs)
       if (digest === null) continue
-      const outcome = await this.attempt(sink, { id: digest.id, sink: sink.name, route: '', kind: 'digest', status: 'sending', payload: digest, leaseUntil: null, nextAttemptAt: null, lastError: null }, signal)
+      const outcome = await this.attempt(sink, { id: digest.id, sink: sink.name, route: '', kind: 'digest', status: 'sending', payload: digest, leaseUntil: null, nextAttemptAt: null, lastError: null, lastStatus: null }, signal)
       const now = this.options.now()
       if (outcome.kind === 'delivered') {
         await this.store.settleDigest(digest.id, 'sent', now, null)

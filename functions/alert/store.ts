@@ -94,6 +94,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `CREATE INDEX IF NOT EXISTS alert_notifications_unsettled_resolutions ON alert_notifications (route, sink, fingerprint)
       WHERE kind = 'resolved' AND status IN ('pending', 'sending')`,
   },
+  {
+    version: 8,
+    name: "alert_notifications.last_status: the sink's HTTP status of the last temporary failure",
+    // A redelivery that comes while the row waits for its next attempt is answered from the row: 429 when
+    // the sink asked to slow down (DESIGN.md "HTTP behaviour"), 503 when it is failing.
+    sql: `ALTER TABLE alert_notifications ADD COLUMN IF NOT EXISTS last_status integer`,
+  },
 ]
 
 /**
@@ -137,6 +144,8 @@ export interface NotificationRow {
   readonly leaseUntil: number | null
   readonly nextAttemptAt: number | null
   readonly lastError: string | null
+  /** The sink's HTTP status when the last attempt must be retried (429: it asked to slow down); null without one. */
+  readonly lastStatus: number | null
 }
 
 export type MessageBuilder = (b: {
@@ -249,6 +258,7 @@ function rowOf(r: Record<string, unknown>): NotificationRow {
     leaseUntil: ms((r.lease_until ?? null) as Date | string | null),
     nextAttemptAt: ms((r.next_attempt_at ?? null) as Date | string | null),
     lastError: typeof r.last_error === 'string' ? r.last_error : null,
+    lastStatus: r.last_status === null || r.last_status === undefined ? null : Number(r.last_status),
   }
 }
 
@@ -544,7 +554,7 @@ export class AlertStore {
          WHERE n.id = $1 AND ((n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= $3::timestamptz))
                            OR (n.status = 'sending' AND n.lease_until < $3::timestamptz))
            AND (n.kind IN ('resolved', 'digest') OR NOT EXISTS (SELECT 1 FROM alert_notifications r WHERE ${EARLIER_UNSETTLED_RESOLUTION}))
-         RETURNING n.id, n.sink, n.route, n.kind, n.status, n.payload, n.lease_until, n.next_attempt_at, n.last_error`,
+         RETURNING n.id, n.sink, n.route, n.kind, n.status, n.payload, n.lease_until, n.next_attempt_at, n.last_error, n.last_status`,
         [id, owner, iso(now), iso(now + leaseMs)],
         'alert-claim',
       )
@@ -572,14 +582,14 @@ export class AlertStore {
   get(ids: readonly string[]): Promise<NotificationRow[]> {
     if (ids.length === 0) return Promise.resolve([])
     return this.run('reading notifications', async () => {
-      const r = await this.db.query('SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications WHERE id = ANY($1::text[])', [ids])
+      const r = await this.db.query('SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error, last_status FROM alert_notifications WHERE id = ANY($1::text[])', [ids])
       return r.rows.map(rowOf)
     })
   }
 
   markSent(id: string, now: number): Promise<void> {
     return this.run('recording a sent notification', async () => {
-      await this.db.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL, last_error = NULL WHERE id = $1`, [id, iso(now)], 'alert-mark-sent')
+      await this.db.query(`UPDATE alert_notifications SET status = 'sent', sent_at = $2::timestamptz, lease_until = NULL, last_error = NULL, last_status = NULL WHERE id = $1`, [id, iso(now)], 'alert-mark-sent')
     })
   }
 
@@ -589,13 +599,16 @@ export class AlertStore {
     })
   }
 
-  /** Gives a claim back after a temporary failure; it is due again at `retryAt`. Only the claim's owner may. */
-  release(id: string, owner: string, reason: string, retryAt: number): Promise<void> {
+  /**
+   * Gives a claim back after a temporary failure; it is due again at `retryAt`. Only the claim's owner may.
+   * `status` is the sink's answer (429, 5xx), null when there was none (timeout, network, own rate limit).
+   */
+  release(id: string, owner: string, reason: string, retryAt: number, status: number | null): Promise<void> {
     return this.run('releasing a notification', async () => {
       await this.db.query(
-        `UPDATE alert_notifications SET status = 'pending', lease_until = NULL, next_attempt_at = $4::timestamptz, last_error = $3
+        `UPDATE alert_notifications SET status = 'pending', lease_until = NULL, next_attempt_at = $4::timestamptz, last_error = $3, last_status = $5
          WHERE id = $1 AND status = 'sending' AND claimed_by = $2`,
-        [id, owner, reason, iso(retryAt)],
+        [id, owner, reason, iso(retryAt), status],
       )
     })
   }
@@ -636,7 +649,7 @@ export class AlertStore {
         // so the receiver sees the same webhook-id and drops the copy. Dissolving it and digesting the items
         // again under a new id notified twice when the first send had in fact arrived (chaos finding K2).
         const again = await tx.query<Record<string, unknown>>(
-          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications
+          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error, last_status FROM alert_notifications
            WHERE sink = $1 AND kind = 'digest'
              AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $2::timestamptz)) OR (status = 'sending' AND lease_until < $2::timestamptz))
            ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
@@ -656,7 +669,7 @@ export class AlertStore {
           [sink],
         )
         const queued = await tx.query<Record<string, unknown>>(
-          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error FROM alert_notifications
+          `SELECT id, sink, route, kind, status, payload, lease_until, next_attempt_at, last_error, last_status FROM alert_notifications
            WHERE sink = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
           [sink, limit],
         )
