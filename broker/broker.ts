@@ -9,7 +9,7 @@ import { invalidEvent, parseHttpEvent, validateAttributes, type CloudEventV1 } f
 import { ReflexError } from '../shared/errors.js'
 import { EventLog, type PendingEvent } from './event-log.js'
 import { compileTriggerFilter } from './filters.js'
-import { effectiveDelivery, isRetryable, retryPolicy, type Destination, type RetryPolicy } from './delivery.js'
+import { DEFAULT_ATTEMPT_TIMEOUT_MS, effectiveDelivery, isRetryable, retryPolicy, type Destination, type RetryPolicy } from './delivery.js'
 import { httpSender, NetworkError, type HttpAnswer, type Sender } from './http-sender.js'
 import type { BrokerManifest, TriggerManifest } from './manifests.js'
 import { brokerMetrics, type BrokerMetrics } from './metrics.js'
@@ -63,6 +63,8 @@ export interface BrokerOptions {
   readonly dataDir: string
   readonly log: Logger
   readonly concurrency?: number
+  /** Per-attempt timeout of a delivery that sets no `timeout` (default DEFAULT_ATTEMPT_TIMEOUT_MS, 300 s). */
+  readonly attemptTimeoutMs?: number
   /** Back-pressure: accept() waits while this many events are queued (default 10,000). */
   readonly maxQueued?: number
   readonly clock?: Clock
@@ -207,7 +209,8 @@ export class LocalBroker {
       const delivery = effectiveDelivery(options.broker.delivery, t.delivery)
       const dls = delivery?.deadLetterSink === undefined ? undefined : options.resolve(delivery.deadLetterSink)
       if (delivery?.deadLetterSink !== undefined && dls === undefined) options.log.warn({ trigger: t.name }, 'dead-letter sink is not running here: failed events will be dropped')
-      this.subs.push({ name: t.name, url, matches: compileTriggerFilter(t.spec), retry: retryPolicy(delivery, () => this.clock.now()), deadLetterUrl: dls })
+      const retry = retryPolicy(delivery, () => this.clock.now(), options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS)
+      this.subs.push({ name: t.name, url, matches: compileTriggerFilter(t.spec), retry, deadLetterUrl: dls })
     }
   }
 
@@ -481,7 +484,7 @@ export class LocalBroker {
     trigger: string,
     url: string,
     event: CloudEventV1,
-    timeoutMs: number | undefined,
+    timeoutMs: number,
     headers: Record<string, string>,
     expectReply: boolean,
   ): Promise<Attempt> {

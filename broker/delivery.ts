@@ -1,5 +1,6 @@
 // Knative's delivery spec (duckv1.DeliverySpec) as the local broker applies it: retry count, backoff
-// policy and delay, per-request timeout, Retry-After, and which answers are worth retrying. Mirrors
+// policy and delay, per-request timeout (with a default bound, see DEFAULT_ATTEMPT_TIMEOUT_MS), Retry-After,
+// and which answers are worth retrying. Mirrors
 // knative/eventing pkg/kncloudevents (RetryConfigFromDeliverySpec, SelectiveRetry, generateBackoffFn).
 
 /** A destination as in duckv1.Destination: a ref to an addressable, a URI, or a ref plus a relative URI. */
@@ -19,13 +20,25 @@ export interface DeliverySpec {
   readonly deadLetterSink?: Destination
 }
 
+/**
+ * Per-attempt timeout of a delivery whose spec sets none (or PT0S). Knative Eventing has no such default:
+ * without DeliverySpec.timeout its dispatcher's http.Client has no Timeout (kncloudevents
+ * client.DoWithRetries; the transport only bounds connecting), so a subscriber that takes the request and
+ * never answers keeps that attempt open. On a
+ * cluster the bound comes from Knative Serving instead: the queue-proxy in front of a Knative Service
+ * answers 504 once the revision's `timeoutSeconds` is over, 300 s unless set (config-defaults
+ * `revision-timeout-seconds`). The local broker applies that same 300 s to every destination, so a hung
+ * subscriber's attempt fails, is retried per the delivery spec and ends in the dead-letter sink.
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 300_000
+
 export interface RetryPolicy {
   /** Retries after the first attempt (DeliverySpec.retry); 0 = one attempt only. */
   readonly retries: number
   /** Delay before retry number `attempt` (0-based, as go-retryablehttp counts) given the failed answer. */
   backoffMs(attempt: number, failure: AttemptFailure): number
-  /** Per-request timeout (DeliverySpec.timeout); undefined = none. */
-  readonly timeoutMs: number | undefined
+  /** Per-attempt timeout: DeliverySpec.timeout, else the default (DEFAULT_ATTEMPT_TIMEOUT_MS). */
+  readonly timeoutMs: number
 }
 
 /** What an unsuccessful attempt looked like: a status (0 for a network error) and response headers. */
@@ -97,7 +110,7 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
  * RetryAfterMaxDuration is nil, and PT0S ignores it too); it then wins when longer than the backoff,
  * capped at retryAfterMax.
  */
-export function retryPolicy(spec: DeliverySpec | undefined, now: () => number = Date.now): RetryPolicy {
+export function retryPolicy(spec: DeliverySpec | undefined, now: () => number = Date.now, defaultTimeoutMs = DEFAULT_ATTEMPT_TIMEOUT_MS): RetryPolicy {
   const retries = spec?.retry ?? 0
   const delay = spec?.backoffDelay === undefined ? undefined : parseIsoDuration(spec.backoffDelay)
   const policy = spec?.backoffPolicy
@@ -105,7 +118,8 @@ export function retryPolicy(spec: DeliverySpec | undefined, now: () => number = 
   const timeoutMs = spec?.timeout === undefined ? undefined : parseIsoDuration(spec.timeout)
   return {
     retries,
-    timeoutMs: timeoutMs === 0 ? undefined : timeoutMs,
+    // PT0S is no timeout of its own in Knative either (RequestTimeout 0 leaves the client as it is).
+    timeoutMs: timeoutMs === undefined || timeoutMs === 0 ? defaultTimeoutMs : timeoutMs,
     backoffMs(attempt, failure) {
       let backoff = 0
       if (delay !== undefined && policy === 'exponential') backoff = delay * 2 ** attempt

@@ -215,6 +215,30 @@ void t.test('network error and timeout: retried, dead-lettered as 500 with the d
   t.match(Buffer.from(String(byId.get('s1')?.knativeerrordata), 'base64').toString(), /^dispatch error: timeout/)
 })
 
+void t.test('per-attempt timeout: delivery.timeout when set, else the default of 300 s (also for PT0S)', async (t) => {
+  const seen = new Map<string, number | undefined>()
+  const sender: Sender = {
+    send: (url, _event, _headers, timeoutMs) => {
+      seen.set(url, timeoutMs)
+      return Promise.resolve({ status: 202, headers: {}, body: Buffer.alloc(0) })
+    },
+    close: () => undefined,
+  }
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(), {
+    unset: triggerYaml('unset', 'http://127.0.0.1:9/unset', typeFilter('x.test')),
+    set: triggerYaml('set', 'http://127.0.0.1:9/set', typeFilter('x.test'), `    timeout: PT5S`),
+    zero: triggerYaml('zero', 'http://127.0.0.1:9/zero', typeFilter('x.test'), `    timeout: PT0S`),
+  })
+  const broker = await startManifestBroker(dir, files, { sender })
+  t.teardown(() => broker.close())
+  await broker.accept(event('e1', 'x.test'))
+  await broker.idle()
+  t.equal(seen.get('http://127.0.0.1:9/unset'), 300_000, 'no delivery.timeout: the default bound')
+  t.equal(seen.get('http://127.0.0.1:9/set'), 5000)
+  t.equal(seen.get('http://127.0.0.1:9/zero'), 300_000, 'PT0S means no timeout of its own in Knative: the default bound')
+})
+
 void t.test('binary mode, Prefer: reply, knativearrivaltime, no TTL to the subscriber; replies re-enter the broker', async (t) => {
   const { broker, sub, reports } = await setup(
     t,

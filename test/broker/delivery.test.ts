@@ -1,5 +1,5 @@
 import t from 'tap'
-import { effectiveDelivery, isRetryable, parseIsoDuration, parseRetryAfter, retryPolicy, validateDelivery } from '../../broker/delivery.js'
+import { DEFAULT_ATTEMPT_TIMEOUT_MS, effectiveDelivery, isRetryable, parseIsoDuration, parseRetryAfter, retryPolicy, validateDelivery } from '../../broker/delivery.js'
 import { destinationResolver } from '../../broker/resolve.js'
 
 void t.test('ISO-8601 durations', (t) => {
@@ -49,6 +49,18 @@ void t.test('backoff, Retry-After and the retryable set', (t) => {
     [0, 200, 202, 301, 400, 401, 403, 404, 408, 409, 413, 429, 500, 502, 503].filter(isRetryable),
     [0, 404, 408, 409, 429, 500, 502, 503],
   )
+  t.end()
+})
+
+void t.test('per-attempt timeout: the delivery spec, else a bounded default', (t) => {
+  t.equal(DEFAULT_ATTEMPT_TIMEOUT_MS, 300_000, "Knative Serving's default revision timeout")
+  t.equal(retryPolicy(undefined).timeoutMs, 300_000, 'no delivery spec')
+  t.equal(retryPolicy({ retry: 3 }).timeoutMs, 300_000, 'no timeout in the spec')
+  t.equal(retryPolicy({ timeout: 'PT0S' }).timeoutMs, 300_000, 'PT0S: no timeout of its own, as in Knative')
+  t.equal(retryPolicy({ timeout: 'PT5S' }).timeoutMs, 5000)
+  t.equal(retryPolicy({ timeout: 'PT10M' }).timeoutMs, 600_000, 'a longer timeout than the default is kept')
+  t.equal(retryPolicy(undefined, Date.now, 1234).timeoutMs, 1234, 'the default can be given')
+  t.equal(retryPolicy({ timeout: 'PT5S' }, Date.now, 1234).timeoutMs, 5000, 'the spec wins over it')
   t.end()
 })
 
