@@ -62,6 +62,7 @@ export interface BrokerOptions {
   readonly resolve: (destination: Destination) => string | undefined
   readonly dataDir: string
   readonly log: Logger
+  /** Delivery slots of each Trigger (default 64): a subscriber that hangs can fill its own only. */
   readonly concurrency?: number
   /** Per-attempt timeout of a delivery that sets no `timeout` (default DEFAULT_ATTEMPT_TIMEOUT_MS, 300 s). */
   readonly attemptTimeoutMs?: number
@@ -80,12 +81,21 @@ class Abandoned extends Error {
   override readonly name = 'Abandoned'
 }
 
+/**
+ * A Trigger as the broker dispatches it: on its own, as Knative dispatches every subscription, with its own
+ * queue and its own delivery slots, so a subscriber that hangs or fails holds up none of the others.
+ */
 interface Subscription {
   readonly name: string
   readonly url: string
   readonly matches: (event: CloudEventV1) => boolean
   readonly retry: RetryPolicy
   readonly deadLetterUrl: string | undefined
+  readonly queue: JobQueue
+  /** Retries whose backoff is over: taken before new work, as they were accepted earlier. */
+  readonly due: JobQueue
+  /** Deliveries of this Trigger holding a slot (at most `concurrency`). */
+  inFlight: number
 }
 
 /** Where a delivery goes once its subscriber failed for good. */
@@ -168,10 +178,8 @@ function ttlOf(event: CloudEventV1): number | undefined {
 
 export class LocalBroker {
   private readonly subs: Subscription[]
-  private readonly queue = new JobQueue()
-  /** Retries whose backoff is over: taken before new work, as they were accepted earlier. */
-  private readonly due = new JobQueue()
   private readonly live = new Map<number, Live>()
+  /** Deliveries holding a slot, all Triggers together. */
   private inFlight = 0
   /** Deliveries waiting out a retry backoff; they hold no delivery slot. */
   private waiting = 0
@@ -210,7 +218,7 @@ export class LocalBroker {
       const dls = delivery?.deadLetterSink === undefined ? undefined : options.resolve(delivery.deadLetterSink)
       if (delivery?.deadLetterSink !== undefined && dls === undefined) options.log.warn({ trigger: t.name }, 'dead-letter sink is not running here: failed events will be dropped')
       const retry = retryPolicy(delivery, () => this.clock.now(), options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS)
-      this.subs.push({ name: t.name, url, matches: compileTriggerFilter(t.spec), retry, deadLetterUrl: dls })
+      this.subs.push({ name: t.name, url, matches: compileTriggerFilter(t.spec), retry, deadLetterUrl: dls, queue: new JobQueue(), due: new JobQueue(), inFlight: 0 })
     }
   }
 
@@ -284,8 +292,10 @@ export class LocalBroker {
     this.closing = true
     this.stopping.abort()
     for (const w of this.spaceWaiters.splice(0)) w()
-    this.queue.clear()
-    this.due.clear()
+    for (const sub of this.subs) {
+      sub.queue.clear()
+      sub.due.clear()
+    }
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -317,7 +327,7 @@ export class LocalBroker {
       return
     }
     this.live.set(p.seq, { event: p.event, remaining: subs.length })
-    for (const sub of subs) this.queue.push({ seq: p.seq, event: p.event, sub, origin, attempts: 0 })
+    for (const sub of subs) sub.queue.push({ seq: p.seq, event: p.event, sub, origin, attempts: 0 })
   }
 
   private safeMatch(sub: Subscription, event: CloudEventV1): boolean {
@@ -329,45 +339,51 @@ export class LocalBroker {
     }
   }
 
+  /** Starts what each Trigger has room for; Triggers share no slots. */
   private pump(): void {
-    while (this.inFlight < this.concurrency && !this.closing) {
-      const job = this.due.shift() ?? this.queue.shift()
-      if (job === undefined) break
-      this.inFlight++
-      this.deliver(job).then(
-        (settled) => (settled ? this.finish(job) : this.release()),
-        (err: unknown) => {
-          if (!(err instanceof Abandoned)) this.options.log.error({ err, trigger: job.sub.name }, 'delivery crashed')
-          this.finish(job)
-        },
-      )
+    for (const sub of this.subs) {
+      while (sub.inFlight < this.concurrency && !this.closing) {
+        const job = sub.due.shift() ?? sub.queue.shift()
+        if (job === undefined) break
+        sub.inFlight++
+        this.inFlight++
+        this.deliver(job).then(
+          (settled) => (settled ? this.finish(job) : this.release(job)),
+          (err: unknown) => {
+            if (!(err instanceof Abandoned)) this.options.log.error({ err, trigger: job.sub.name }, 'delivery crashed')
+            this.finish(job)
+          },
+        )
+      }
     }
     this.checkIdle()
   }
 
   /** A delivery gave its slot back to wait for a retry; it is not done, so nothing is recorded. */
-  private release(): void {
+  private release(job: Job): void {
+    job.sub.inFlight--
     this.inFlight--
     this.pump()
   }
 
   /**
-   * Waits out a retry's backoff without a delivery slot: Knative dispatches each subscription on its own,
-   * so one subscriber's retries never delay another's deliveries. The event stays unfinished in the queue
-   * meanwhile, so a restart delivers it again.
+   * Waits out a retry's backoff without a delivery slot: the Trigger's other events keep being delivered
+   * meanwhile (go-retryablehttp waits in the request's own goroutine, not in a shared pool). The event stays
+   * unfinished in the queue meanwhile, so a restart delivers it again.
    */
   private retryLater(job: Job, ms: number): void {
     this.waiting++
     const requeue = (): void => {
       this.waiting--
       if (this.closing) return // never send once close began
-      this.due.push(job)
+      job.sub.due.push(job)
       this.pump()
     }
     this.clock.sleep(ms, this.stopping.signal).then(requeue, requeue)
   }
 
   private finish(job: Job): void {
+    job.sub.inFlight--
     this.inFlight--
     const live = this.live.get(job.seq)
     if (live !== undefined && !this.closing) {

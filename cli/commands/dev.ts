@@ -293,10 +293,11 @@ export const dev: Command = async (argv: string[], io: CommandIO) => {
   const addresses = new Map(functions.map(({ name }) => [serviceName(name), `${host.url}/${name}`]))
   const persistTriggers = new Set(triggers.filter((t) => t.subscriber.ref?.name === serviceName('persist')).map((t) => t.name))
   const counter = summaryCounter(persistTriggers)
-  // Deliveries in flight. One input fans out into several deliveries over three hops (classify, then alert,
-  // auto-recover and persist, then their replies): with 64 the later hops queued behind new inputs, and at a
-  // steady 500 events/s of critical problems the queue grew without bound (p50 input→stored 1.9 s); with 128
-  // the same replay is stored with p50 ≈ 40 ms (docs/BENCHMARKS.md).
+  // Deliveries in flight per Trigger (each Trigger has its own slots and queue, so a subscriber that hangs
+  // holds up only its own). One input fans out into several deliveries over three hops (classify, then alert,
+  // auto-recover and persist, then their replies): when all Triggers shared 64 slots the later hops queued
+  // behind new inputs, and at a steady 500 events/s of critical problems the queue grew without bound (p50
+  // input→stored 1.9 s); with 128 shared the same replay was stored with p50 ≈ 40 ms (docs/BENCHMARKS.md).
   const concurrency = 128
   const http = httpSender(concurrency)
   const live = host

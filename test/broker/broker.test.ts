@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { systemClock, type DeliveryReport, type LocalBroker } from '../../broker/broker.js'
 import { httpSender, type Sender } from '../../broker/http-sender.js'
-import { brokerYaml, event, heldClock, recordingClock, startManifestBroker, startReceiver, type TestReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
+import { brokerYaml, event, heldClock, recordingClock, startManifestBroker, startReceiver, startSilentServer, type TestReceiver, triggerYaml, waitFor, writeManifests } from './helpers.js'
 
 const typeFilter = (type: string): string => `  filter:\n    attributes:\n      type: ${type}`
 
@@ -213,6 +213,40 @@ void t.test('network error and timeout: retried, dead-lettered as 500 with the d
   const byId = new Map(dls.received.map((r) => [r.event.id, r.event]))
   t.equal(byId.get('n1')?.knativeerrorcode, '500')
   t.match(Buffer.from(String(byId.get('s1')?.knativeerrordata), 'base64').toString(), /^dispatch error: timeout/)
+})
+
+void t.test('a subscriber that never answers: its attempts fail after the default timeout, are retried and dead-lettered; other triggers are not stalled', async (t) => {
+  const silent = await startSilentServer()
+  const healthy = await startReceiver(() => ({ status: 202 }))
+  const dls = await startReceiver(() => ({ status: 202 }))
+  t.teardown(() => silent.close())
+  t.teardown(() => healthy.close())
+  t.teardown(() => dls.close())
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(), {
+    // No delivery.timeout: the broker's default bound applies (3 s here instead of 300 s, so the test is short).
+    a: triggerYaml('a', silent.url, typeFilter('x.test'), `    retry: 1\n    deadLetterSink:\n      uri: ${dls.url}`),
+    b: triggerYaml('b', healthy.url, ''),
+  })
+  const reports: DeliveryReport[] = []
+  // Two delivery slots: as many as `a` has hanging requests.
+  const broker = await startManifestBroker(dir, files, { concurrency: 2, attemptTimeoutMs: 3000, observer: { delivered: (r) => reports.push(r) } })
+  t.teardown(() => broker.close(50))
+  for (const id of ['e1', 'e2']) await broker.accept(event(id, 'x.test'))
+  for (const id of ['f1', 'f2', 'f3']) await broker.accept(event(id, 'y.test'))
+  await waitFor(() => healthy.received.length === 5 && silent.received.length === 2)
+  t.same(healthy.received.map((r) => r.event.id).sort(), ['e1', 'e2', 'f1', 'f2', 'f3'], 'b received every event while both requests to a were hanging')
+  t.equal(silent.received.length, 2, "a's first attempts had not timed out yet")
+  t.same(reports.filter((r) => r.trigger === 'a'), [], 'nothing settled for a yet')
+  await broker.idle()
+  t.same(silent.received.map((r) => r.event.id).sort(), ['e1', 'e1', 'e2', 'e2'], 'each attempt timed out and was retried once (retry: 1)')
+  t.same(
+    reports.filter((r) => r.trigger === 'a').map((r) => [r.event.id, r.outcome, r.attempts, r.status]).sort(),
+    [['e1', 'dead-lettered', 2, 500], ['e2', 'dead-lettered', 2, 500]],
+  )
+  t.same(dls.received.map((r) => r.event.knativeerrorcode), ['500', '500'], 'dead-lettered as a network error, as delivery.timeout is')
+  for (const r of dls.received) t.match(Buffer.from(String(r.event.knativeerrordata), 'base64').toString(), /^dispatch error: timeout after 3000 ms/)
+  t.equal(broker.depth, 0)
 })
 
 void t.test('per-attempt timeout: delivery.timeout when set, else the default of 300 s (also for PT0S)', async (t) => {

@@ -82,6 +82,29 @@ export async function startReceiver(answer: TestReceiver['answer'] = () => ({ st
   }
 }
 
+/**
+ * A subscriber that takes the connection and the whole request, then never answers (a hung handler, a
+ * process stopped with SIGSTOP behind a listening socket). Records what it was sent.
+ */
+export async function startSilentServer(): Promise<{ readonly url: string; readonly received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = []
+  const server = http.createServer((req) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => received.push({ headers: req.headers, event: parseHttpEvent(req.headers, Buffer.concat(chunks)), at: Date.now() }))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    async close() {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
 /** A clock that records every backoff instead of sleeping through it. */
 export function recordingClock(): Clock & { sleeps: number[] } {
   const sleeps: number[] = []
