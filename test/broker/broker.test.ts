@@ -1,3 +1,6 @@
+import { once } from 'node:events'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { systemClock, type DeliveryReport, type LocalBroker } from '../../broker/broker.js'
 import { httpSender, type Sender } from '../../broker/http-sender.js'
@@ -247,6 +250,40 @@ void t.test('a subscriber that never answers: its attempts fail after the defaul
   t.same(dls.received.map((r) => r.event.knativeerrorcode), ['500', '500'], 'dead-lettered as a network error, as delivery.timeout is')
   for (const r of dls.received) t.match(Buffer.from(String(r.event.knativeerrordata), 'base64').toString(), /^dispatch error: timeout after 3000 ms/)
   t.equal(broker.depth, 0)
+})
+
+void t.test('a hanging path does not take the connections of another subscriber on the same host and port', async (t) => {
+  // As `dev --http-delivery` has it: every function behind one host, one path each.
+  const hanging: string[] = []
+  const answered: string[] = []
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const id = String(req.headers['ce-id'])
+      if (req.url === '/hang') hanging.push(id)
+      else {
+        answered.push(id)
+        res.statusCode = 202
+        res.end()
+      }
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const dir = t.testdir({})
+  const files = await writeManifests(dir, brokerYaml(), { a: triggerYaml('a', `${base}/hang`, typeFilter('x.test')), b: triggerYaml('b', `${base}/ok`, '') })
+  const broker = await startManifestBroker(dir, files, { concurrency: 2 })
+  t.teardown(() => broker.close(50))
+  for (const id of ['e1', 'e2']) await broker.accept(event(id, 'x.test'))
+  for (const id of ['f1', 'f2', 'f3']) await broker.accept(event(id, 'y.test'))
+  await waitFor(() => answered.length === 5 && hanging.length === 2)
+  t.same(answered.sort(), ['e1', 'e2', 'f1', 'f2', 'f3'], 'b received every event while both of its connections to /hang were held')
 })
 
 void t.test('per-attempt timeout: delivery.timeout when set, else the default of 300 s (also for PT0S)', async (t) => {
