@@ -227,17 +227,17 @@ void t.test('a subscriber that never answers: its attempts fail after the defaul
   t.teardown(() => dls.close())
   const dir = t.testdir({})
   const files = await writeManifests(dir, brokerYaml(), {
-    // No delivery.timeout: the broker's default bound applies (3 s here instead of 300 s, so the test is short).
+    // No delivery.timeout: the broker's default bound applies (5 s here instead of 300 s, so the test is short).
     a: triggerYaml('a', silent.url, typeFilter('x.test'), `    retry: 1\n    deadLetterSink:\n      uri: ${dls.url}`),
     b: triggerYaml('b', healthy.url, ''),
   })
   const reports: DeliveryReport[] = []
   // Two delivery slots: as many as `a` has hanging requests.
-  const broker = await startManifestBroker(dir, files, { concurrency: 2, attemptTimeoutMs: 3000, observer: { delivered: (r) => reports.push(r) } })
+  const broker = await startManifestBroker(dir, files, { concurrency: 2, attemptTimeoutMs: 5000, observer: { delivered: (r) => reports.push(r) } })
   t.teardown(() => broker.close(50))
   for (const id of ['e1', 'e2']) await broker.accept(event(id, 'x.test'))
   for (const id of ['f1', 'f2', 'f3']) await broker.accept(event(id, 'y.test'))
-  await waitFor(() => healthy.received.length === 5 && silent.received.length === 2)
+  await waitFor(() => healthy.received.length === 5 && silent.received.length >= 2)
   t.same(healthy.received.map((r) => r.event.id).sort(), ['e1', 'e2', 'f1', 'f2', 'f3'], 'b received every event while both requests to a were hanging')
   t.equal(silent.received.length, 2, "a's first attempts had not timed out yet")
   t.same(reports.filter((r) => r.trigger === 'a'), [], 'nothing settled for a yet')
@@ -248,7 +248,7 @@ void t.test('a subscriber that never answers: its attempts fail after the defaul
     [['e1', 'dead-lettered', 2, 500], ['e2', 'dead-lettered', 2, 500]],
   )
   t.same(dls.received.map((r) => r.event.knativeerrorcode), ['500', '500'], 'dead-lettered as a network error, as delivery.timeout is')
-  for (const r of dls.received) t.match(Buffer.from(String(r.event.knativeerrordata), 'base64').toString(), /^dispatch error: timeout after 3000 ms/)
+  for (const r of dls.received) t.match(Buffer.from(String(r.event.knativeerrordata), 'base64').toString(), /^dispatch error: timeout after 5000 ms/)
   t.equal(broker.depth, 0)
 })
 
