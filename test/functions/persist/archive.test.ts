@@ -2,7 +2,7 @@
 // for duplicates), the relay publishes in order and marks rows sent, a crash between publish and mark
 // re-publishes (a duplicate that consumers collapse on (source, id)), and against a real Kafka broker the
 // records are CloudEvents in the Kafka binary binding keyed by fingerprint.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { serviceEnv } from '../../services/env.js'
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
@@ -30,6 +30,21 @@ async function deliver(url: string, events: readonly CloudEventV1[]): Promise<vo
 }
 
 const key = (e: { source?: unknown; id?: unknown }): string => `${String(e.source)} ${String(e.id)}`
+
+/** A topic of its own on the real Kafka broker (KAFKA_BROKERS when set, else one the services layer starts), deleted in teardown. */
+async function freshTopic(t: Test, partitions: number): Promise<{ list: string[]; topic: string; kafka: kafkajs.Kafka; admin: kafkajs.Admin }> {
+  const list = (await serviceEnv('kafka')).split(',')
+  const topic = `kube-reflex-archive-${randomBytes(4).toString('hex')}`
+  const kafka = new kafkajs.Kafka({ clientId: 'persist-archive-test', brokers: list, logLevel: kafkajs.logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true })
+  t.teardown(async () => {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
+    await admin.disconnect()
+  })
+  return { list, topic, kafka, admin }
+}
 
 eachBackend(t, 'outbox rows are written with new events only; the relay publishes in order and marks them sent', async (t, backend) => {
   const { url, db } = await startPersist(t, backend, { outbox: true })
@@ -153,16 +168,7 @@ eachBackend(t, 'persist_archive_refused_total counts the rows set aside', async 
 })
 
 void t.test('real Kafka: a batch larger than the broker takes goes in chunks; a record too large is set aside', async (t) => {
-  const list = (await serviceEnv('kafka')).split(',')
-  const topic = `kube-reflex-archive-big-${randomBytes(4).toString('hex')}`
-  const kafka = new kafkajs.Kafka({ clientId: 'persist-archive-test', brokers: list, logLevel: kafkajs.logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
-  t.teardown(async () => {
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
-    await admin.disconnect()
-  })
+  const { list, topic, kafka, admin } = await freshTopic(t, 1)
   const { url, db, store } = await startPersist(t, { name: 'pglite', options: { dataDir: t.testdir() } }, { outbox: true })
   // A hundred events of ≈ 12 KB (Kubernetes objects with managedFields are that size): ≈ 1.2 MB in one
   // relay batch, more than the broker's default message.max.bytes (1 MiB) in one produce request.
@@ -213,17 +219,7 @@ void t.test('real Kafka: a batch larger than the broker takes goes in chunks; a 
 })
 
 void t.test('real Kafka: CloudEvents binary binding, key = fingerprint, crash duplicates collapse', async (t) => {
-  // KAFKA_BROKERS when set, else a broker started for this file by the services layer.
-  const list = (await serviceEnv('kafka')).split(',')
-  const topic = `kube-reflex-archive-${randomBytes(4).toString('hex')}`
-  const kafka = new kafkajs.Kafka({ clientId: 'persist-archive-test', brokers: list, logLevel: kafkajs.logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  t.teardown(async () => {
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined)
-    await admin.disconnect()
-  })
+  const { list, topic, kafka, admin } = await freshTopic(t, 3)
 
   const { url, db } = await startPersist(t, { name: 'pglite', options: { dataDir: t.testdir() } }, { outbox: true })
   const { classified, replies } = history(30, NOW)
