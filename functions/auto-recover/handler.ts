@@ -92,11 +92,24 @@ interface Resolved extends Located {
   readonly failingHash: string | undefined
 }
 
-async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, w: Workload): Promise<{ problem: string; hash: string | undefined } | undefined> {
+/**
+ * A failing pod the workload really runs. Its selector can match pods of another controller too (an Argo
+ * Rollout or a second Deployment with the same labels): their problem is not this workload's, and acting on
+ * it would restart or roll back a workload that is healthy. So a pod counts only when its controller is the
+ * workload itself (same uid) or, for a Deployment, one of the ReplicaSets that Deployment controls.
+ */
+async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, kind: string, w: Workload): Promise<{ problem: string; hash: string | undefined } | undefined> {
   const selector = selectorString(w.spec?.selector?.matchLabels)
-  if (selector === undefined) return undefined
+  const uid = w.metadata?.uid
+  if (selector === undefined || uid === undefined) return undefined
+  let owners = new Set([uid])
+  if (kind === 'Deployment') {
+    const revisions = (await cluster.listReplicaSets(namespace, selector)).filter((rs) => controllerOf(rs.metadata)?.uid === uid)
+    owners = new Set(revisions.map((rs) => rs.metadata?.uid).filter((u): u is string => u !== undefined))
+  }
   for (const pod of await cluster.listPods(namespace, selector)) {
-    if (controllerOf(pod.metadata) === undefined) continue
+    const owner = controllerOf(pod.metadata)
+    if (owner === undefined || !owners.has(owner.uid)) continue
     const problem = podProblem(pod)
     if (problem !== undefined) return { problem: `pod ${pod.metadata?.name ?? '?'}: ${problem}`, hash: pod.metadata?.labels?.['pod-template-hash'] }
   }
@@ -217,7 +230,7 @@ async function stillFailing(cluster: RecoveryCluster, input: RecoveryInput, loca
   }
   const podGone = object.kind === 'Pod'
   const own = !podGone && target.kind === 'Deployment' ? deploymentProblem(workload as V1Deployment) : undefined
-  const pods = await workloadPodsProblem(cluster, target.namespace, workload)
+  const pods = await workloadPodsProblem(cluster, target.namespace, target.kind, workload)
   const problem = own ?? pods?.problem
   if (problem === undefined) {
     throw skip(target, 'PROBLEM_GONE', podGone ? `pod ${object.name} is gone and no pod of ${target.kind} ${target.name} is failing` : `${target.kind} ${target.name} is healthy now`)

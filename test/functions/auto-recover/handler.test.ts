@@ -399,6 +399,37 @@ void t.test("a pod that is gone: a workload action only on the Deployment its Re
   t.match(own.events, [{ involved: { kind: 'Deployment', name: 'web', uid: 'uid-web' } }])
 })
 
+void t.test("a workload's problem is in the pods it runs, not in every pod its selector matches", async (t) => {
+  const state = await freshState(t) // the old code's actions here must not spend the others' global budget
+  const deps = (c: FakeCluster): ReturnType<typeof makeDeps> => makeDeps(state, { cluster: () => Promise.resolve(c), mode: 'enforce', policyYaml: 'cooldownSeconds: 0\ntargetBudget: { max: 10, windowSeconds: 3600 }' })
+  const optedIn = { 'kube-reflex.dev/auto-recover': 'true' }
+  const aboutDeployment = (): ReturnType<typeof classifiedEvent> => classifiedEvent({ action: 'rollout-restart', category: 'rollout', object: { kind: 'Deployment', name: 'web' }, workload: { kind: 'Deployment', name: 'web' } })
+  // Deployment web is healthy and its pods are fine; an Argo Rollout's ReplicaSet carries the same app=web
+  // labels, and its pod crash-loops. That is the Rollout's problem: Deployment web is not restarted for it.
+  const borrowed = shop({ nsLabels: optedIn })
+  borrowed.pods.clear()
+  borrowed.addPod(pod('web-7d4b9c6f5-aaaaa', { owner: { kind: 'ReplicaSet', name: 'web-7d4b9c6f5' }, hash: '7d4b9c6f5', statuses: [healthyStatus()] }))
+  const rs = replicaSet('web', '6f9c7b8d4', undefined)
+  borrowed.replicaSets.push({ ...rs, metadata: { ...rs.metadata, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'uid-rollout-web', controller: true }] } })
+  borrowed.addPod(pod('web-6f9c7b8d4-h8x2m', { owner: { kind: 'ReplicaSet', name: 'web-6f9c7b8d4' }, hash: '6f9c7b8d4', statuses: [crashLoopStatus()] }))
+  let r = await handle(aboutDeployment(), ctxOf(deps(borrowed)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'PROBLEM_GONE', target: { kind: 'Deployment', name: 'web' } }, "another controller's failing pod is not the Deployment's problem")
+  t.same(borrowed.calls, [], 'Deployment web is not restarted')
+  // A second StatefulSet whose pods match db's selector: its failing pod is not db's problem either.
+  const sts = new FakeCluster().addNamespace('shop', optedIn)
+  sts.addWorkload('StatefulSet', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'shop', uid: 'uid-db' }, spec: { serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: {} } })
+  sts.addPod({ ...pod('db-0', { owner: { kind: 'StatefulSet', name: 'db' }, statuses: [healthyStatus()] }), metadata: { ...pod('db-0', { owner: { kind: 'StatefulSet', name: 'db' } }).metadata, labels: { app: 'db' } } })
+  sts.addPod({ ...pod('db-canary-0', { owner: { kind: 'StatefulSet', name: 'db-canary' }, statuses: [crashLoopStatus()] }), metadata: { ...pod('db-canary-0', { owner: { kind: 'StatefulSet', name: 'db-canary' } }).metadata, labels: { app: 'db' } } })
+  r = await handle(classifiedEvent({ action: 'rollout-restart', category: 'rollout', object: { kind: 'StatefulSet', name: 'db' }, workload: { kind: 'StatefulSet', name: 'db' } }), ctxOf(deps(sts)))
+  t.match(dataOf(r), { outcome: 'skipped', reason: 'PROBLEM_GONE', target: { kind: 'StatefulSet', name: 'db' } })
+  t.same(sts.calls, [], 'StatefulSet db is not restarted')
+  // The Deployment's own pod failing (through its own ReplicaSet): the action goes ahead.
+  const ownPod = shop({ nsLabels: optedIn })
+  r = await handle(aboutDeployment(), ctxOf(deps(ownPod)))
+  t.match(dataOf(r), { outcome: 'performed', reason: 'ACTION_APPLIED', target: { kind: 'Deployment', name: 'web' }, detail: new RegExp(POD) })
+  t.same(ownPod.calls.map((c) => `${c.op} ${c.name}`), ['restart web'])
+})
+
 void t.test('rollout-restart and rollback on the Deployment', async (t) => {
   const state = await pgliteState(t)
   const cluster = shop()
