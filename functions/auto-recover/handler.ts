@@ -17,7 +17,7 @@ import { apiGroup, apiMessage, isDisruptionBudgetRefusal, workloadKind, type Rec
 import type { RecoveryMode } from './config.js'
 import type { ReasonCode } from './errors.js'
 import { parseInput, type RecoveryInput } from './input.js'
-import { controllerOf, deploymentProblem, podProblem, selectorString } from './live-state.js'
+import { controllerOf, deploymentProblem, podProblem, revisionsOf, selectorString } from './live-state.js'
 import type { RecoveryMetrics } from './metrics.js'
 import { actionGate, namespaceGate, optInOf, type EnabledAction, type MarkedController, type RecoveryPolicy } from './policy.js'
 import { describeDecision, toRecoveryEvent, type Decision, type TargetRef } from './recovery-event.js'
@@ -104,7 +104,7 @@ async function workloadPodsProblem(cluster: RecoveryCluster, namespace: string, 
   if (selector === undefined || uid === undefined) return undefined
   let owners = new Set([uid])
   if (kind === 'Deployment') {
-    const revisions = (await cluster.listReplicaSets(namespace, selector)).filter((rs) => controllerOf(rs.metadata)?.uid === uid)
+    const revisions = revisionsOf(w as V1Deployment, await cluster.listReplicaSets(namespace, selector))
     owners = new Set(revisions.map((rs) => rs.metadata?.uid).filter((u): u is string => u !== undefined))
   }
   for (const pod of await cluster.listPods(namespace, selector)) {

@@ -1,7 +1,7 @@
 // Reading the live state before acting (issue 6: "re-reads the live state first, and does nothing if the
 // problem is already gone"): is a pod or workload still failing, and which controller really owns it.
 // Pure functions over the objects the API server returned.
-import type { V1Deployment, V1ObjectMeta, V1OwnerReference, V1Pod, V1ContainerStatus } from '@kubernetes/client-node'
+import type { V1Deployment, V1ObjectMeta, V1OwnerReference, V1Pod, V1ContainerStatus, V1ReplicaSet } from '@kubernetes/client-node'
 
 // Waiting reasons that mean "this container will not come up by itself" (kubelet's reasons, see
 // pkg/kubelet/kuberuntime and images/types.go). ContainerCreating/PodInitializing are normal start-up.
@@ -57,6 +57,12 @@ export function deploymentProblem(d: V1Deployment): string | undefined {
 
 export function controllerOf(meta: V1ObjectMeta | undefined): V1OwnerReference | undefined {
   return meta?.ownerReferences?.find((o) => o.controller === true)
+}
+
+/** The Deployment's revisions: the ReplicaSets among `replicaSets` whose controller is this very Deployment (same uid). */
+export function revisionsOf(deployment: V1Deployment, replicaSets: readonly V1ReplicaSet[]): V1ReplicaSet[] {
+  const uid = deployment.metadata?.uid
+  return uid === undefined ? [] : replicaSets.filter((rs) => controllerOf(rs.metadata)?.uid === uid)
 }
 
 /** `matchLabels` of a selector as a label selector string (matchExpressions are not needed for our lookups). */

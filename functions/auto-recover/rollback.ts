@@ -5,6 +5,7 @@
 // revision must have been healthy.
 import type { V1Deployment, V1PodTemplateSpec, V1ReplicaSet } from '@kubernetes/client-node'
 import type { ReasonCode } from './errors.js'
+import { revisionsOf } from './live-state.js'
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision'
 const TEMPLATE_HASH = 'pod-template-hash'
@@ -30,9 +31,7 @@ function templateWithoutHash(t: V1PodTemplateSpec | undefined): V1PodTemplateSpe
  * undefined when the Deployment itself reported the failure (its newest ReplicaSet does not progress).
  */
 export function planRollback(deployment: V1Deployment, replicaSets: readonly V1ReplicaSet[], failingHash: string | undefined): RollbackPlan {
-  const uid = deployment.metadata?.uid
-  const owned = replicaSets
-    .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.controller === true && o.uid === uid) === true)
+  const owned = revisionsOf(deployment, replicaSets)
     .map((rs) => ({ rs, revision: revisionOf(rs) }))
     .filter((x): x is { rs: V1ReplicaSet; revision: number } => x.revision !== undefined)
     .sort((a, b) => b.revision - a.revision)
