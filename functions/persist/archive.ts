@@ -120,7 +120,6 @@ export class OutboxRelay {
       throw err
     }
     await this.options.afterPublish?.(messages)
-    const refusedSeqs = new Set(refused.map((r) => r.seq))
     if (refused.length > 0) {
       for (const r of refused) {
         const event = messages.find((m) => m.seq === r.seq)?.event
@@ -134,10 +133,11 @@ export class OutboxRelay {
          FROM unnest($1::bigint[], $2::text[]) AS r(seq, reason) WHERE persist_outbox.seq = r.seq`,
         [refused.map((r) => r.seq), refused.map((r) => r.reason)],
       )
+      this.refusedListener?.(refused.length)
     }
+    const refusedSeqs = new Set(refused.map((r) => r.seq))
     const sent = seqs.filter((seq) => !refusedSeqs.has(seq))
     if (sent.length > 0) await db.query('UPDATE persist_outbox SET sent_at = now(), claimed_until = NULL WHERE seq = ANY($1::bigint[])', [sent])
-    if (refused.length > 0) this.refusedListener?.(refusedSeqs.size)
     return messages.length
   }
 
@@ -161,7 +161,7 @@ export interface KafkaPublisherOptions {
  * broker refuses a whole batch larger than its `message.max.bytes` (1 MiB by default), and a hundred
  * Kubernetes objects with their managedFields easily pass that: so the relay's batch goes out in chunks.
  */
-export const MAX_SEND_BYTES = 512 * 1024
+const MAX_SEND_BYTES = 512 * 1024
 
 /** Kafka's answer for a record (or batch) larger than the broker or topic accepts. */
 function isTooLarge(err: unknown): boolean {
@@ -182,7 +182,7 @@ function recordBytes(r: KafkaRecord): number {
 }
 
 /** Consecutive chunks of at most `max` bytes each (a record larger than that is a chunk of its own). */
-export function chunkBySize<T>(items: readonly T[], size: (item: T) => number, max: number): T[][] {
+function chunkBySize<T>(items: readonly T[], size: (item: T) => number, max: number): T[][] {
   const chunks: T[][] = []
   let chunk: T[] = []
   let bytes = 0
@@ -237,17 +237,18 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publish {
     const send = (chunk: readonly (KafkaRecord & { seq: number })[]): Promise<unknown> =>
       p.send({ topic: options.topic, acks: -1, messages: chunk.map(({ seq: _seq, ...record }) => record) })
     const refused: Refused[] = []
+    const refuse = (record: KafkaRecord & { seq: number }, why: unknown): void => {
+      const { type, message } = why as { type?: unknown; message?: unknown }
+      refused.push({ seq: record.seq, reason: `${typeof type === 'string' ? type : 'MESSAGE_TOO_LARGE'}: ${String(message)} (record of ≈ ${recordBytes(record)} bytes)` })
+    }
     for (const chunk of chunkBySize(records, recordBytes, MAX_SEND_BYTES)) {
       try {
         await send(chunk)
       } catch (err) {
         if (!isTooLarge(err)) throw err
-        const refuse = (record: KafkaRecord & { seq: number }, why: unknown): void => {
-          const { type, message } = why as { type?: unknown; message?: unknown }
-          refused.push({ seq: record.seq, reason: `${typeof type === 'string' ? type : 'MESSAGE_TOO_LARGE'}: ${String(message)} (record of ≈ ${recordBytes(record)} bytes)` })
-        }
-        if (chunk.length === 1 && chunk[0] !== undefined) {
-          refuse(chunk[0], err)
+        const [only] = chunk
+        if (chunk.length === 1 && only !== undefined) {
+          refuse(only, err)
           continue
         }
         // One of them is too large for this broker (or its limit is below our chunk size): one by one.
